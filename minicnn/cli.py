@@ -1,0 +1,68 @@
+"""Command line: ``python -m minicnn COMMAND ...``.
+
+Each family of commands lives in a module of :mod:`minicnn.commands` that
+defines ``register(subparsers)`` (adding its subcommands, each with
+``set_defaults(func=run)`` where ``run(args) -> exit code``) and, optionally,
+``demo_section(cnn, report, args)`` which adds its part to the demo report.
+"""
+import argparse
+import importlib
+import sys
+
+#: Command modules in the order their commands and demo sections appear.
+COMMAND_MODULES = (
+    "classify",
+    "weights_cmd",
+    "attribution",
+    "synthesis",
+    "activations",
+    "style",
+    "fast_style",
+)
+
+
+def command_modules():
+    """The command modules that exist (a family not yet installed is skipped)."""
+    mods = []
+    for name in COMMAND_MODULES:
+        try:
+            mods.append(importlib.import_module(f"minicnn.commands.{name}"))
+        except ModuleNotFoundError as exc:
+            if exc.name != f"minicnn.commands.{name}":
+                raise
+    return mods
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="python -m minicnn",
+        description="minicnn: cs231n's 'Visualizing and Understanding' on a CPU")
+    parser.add_argument("--version", action="store_true", help="print the version and backend")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for mod in command_modules():
+        mod.register(sub)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        import minicnn
+        minicnn.show_config()
+        return 0
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, TypeError, FileNotFoundError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""A small HTML report: sections of text, tables and PNG images in one folder.
+
+The demo (``python -m minicnn demo``) fills one ``Report``: every command
+family adds a section through its ``demo_section(cnn, report, args)``.
+"""
+import html
+from pathlib import Path
+
+from .data import save_image
+
+__all__ = ["Report"]
+
+
+class Report:
+    """Collects sections and writes ``index.html`` plus PNG files into ``folder``."""
+
+    def __init__(self, folder, title="minicnn demo"):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.title = title
+        self._parts = []
+        self._names = set()
+
+    def section(self, title, text=None):
+        """Start a section with a heading and an optional paragraph."""
+        self._parts.append(f"<h2>{html.escape(title)}</h2>")
+        if text:
+            self._parts.append(f"<p>{html.escape(text)}</p>")
+
+    def text(self, text):
+        self._parts.append(f"<p>{html.escape(text)}</p>")
+
+    def table(self, rows, header=None):
+        """rows: list of sequences of cells (converted with str)."""
+        out = ["<table>"]
+        if header:
+            out.append("<tr>" + "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+                       + "</tr>")
+        for row in rows:
+            out.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row)
+                       + "</tr>")
+        out.append("</table>")
+        self._parts.append("\n".join(out))
+
+    def image(self, name, img, caption=None, width=None):
+        """Save uint8 ``img`` as ``name`` (a unique .png file name) and show it."""
+        if not name.endswith(".png"):
+            name += ".png"
+        if name in self._names:
+            raise ValueError(f"image name {name!r} is already used in this report")
+        self._names.add(name)
+        save_image(self.folder / name, img)
+        style = f' style="width:{int(width)}px"' if width else ""
+        cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
+        self._parts.append(f'<figure><img src="{html.escape(name)}"{style}>{cap}</figure>')
+        return self.folder / name
+
+    def write(self):
+        """Write index.html and return its path."""
+        body = "\n".join(self._parts)
+        page = (
+            "<!doctype html><html><head><meta charset='utf-8'>"
+            f"<title>{html.escape(self.title)}</title><style>"
+            "body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}"
+            "figure{display:inline-block;margin:6px;vertical-align:top}"
+            "figcaption{font-size:12px;max-width:260px}"
+            "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px}"
+            f"</style></head><body><h1>{html.escape(self.title)}</h1>\n{body}\n</body></html>")
+        path = self.folder / "index.html"
+        path.write_text(page)
+        return path

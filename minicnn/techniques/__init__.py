@@ -1,0 +1,4 @@
+"""The lecture's techniques, each a few functions on the model protocol
+(``cnn.forward``, ``cnn.backward``, ``cnn.preprocess``, ``cnn.deprocess``,
+``cnn.layer_names``, ``cnn.layers``).  One module per family."""
+from .filters import activation_grid, filter_grid, tile_grid  # noqa: F401

@@ -199,13 +199,9 @@ class SqueezeNet:
             return self.layer_names.index(layer)
         raise TypeError(f"{argument} must be a layer name or index, got {layer!r}")
 
-    def output_shape(self, input_shape, end=None, start=None):
-        """Shape after block ``end`` for an input of shape (N, C, H, W) entering ``start``.
-
-        Raises ``ValueError`` when the input is too small for some block.
-        """
-        i0 = 0 if start is None else self.layer_index(start, "start")
-        i1 = len(self.layers) - 1 if end is None else self.layer_index(end, "end")
+    def _propagate(self, input_shape, i0, i1):
+        """(shape after block i1, None) or (last valid shape, name of the block that
+        would produce an empty output)."""
         n, c, h, w = input_shape
         for layer in self.layers[i0:i1 + 1]:
             if layer["type"] == "conv":
@@ -215,24 +211,35 @@ class SqueezeNet:
                 args = (layer["kernel"], layer["stride"], layer["pad"], layer["ceil_mode"])
                 h, w = pool_output_size(h, *args), pool_output_size(w, *args)
             elif layer["type"] == "gap":
-                return (n, layer["out"])
+                return (n, layer["out"]), None
             if h < 1 or w < 1:
-                raise ValueError(
-                    f"x of spatial size {tuple(input_shape[2:])} is too small: layer "
-                    f"{layer['name']!r} would produce an empty output; "
-                    f"use at least {self.min_input_size()}x{self.min_input_size()} pixels")
+                return (n, c, h, w), layer["name"]
             c = layer["out"]
-        return (n, c, h, w)
+        return (n, c, h, w), None
 
-    def min_input_size(self):
-        """The smallest square input the whole network accepts."""
+    def output_shape(self, input_shape, end=None, start=None):
+        """Shape after block ``end`` for an input of shape (N, C, H, W) entering ``start``.
+
+        Raises ``ValueError`` when the input is too small for some block.
+        """
+        i0 = 0 if start is None else self.layer_index(start, "start")
+        i1 = len(self.layers) - 1 if end is None else self.layer_index(end, "end")
+        shape, failed = self._propagate(tuple(input_shape), i0, i1)
+        if failed:
+            size = self.min_input_size(end=i1)
+            raise ValueError(
+                f"x of spatial size {tuple(input_shape[2:])} is too small: layer {failed!r} "
+                f"would produce an empty output; the network up to "
+                f"{self.layer_names[i1]!r} needs at least {size}x{size} pixels")
+        return shape
+
+    def min_input_size(self, end=None):
+        """The smallest square input that blocks 0..``end`` accept."""
+        i1 = len(self.layers) - 1 if end is None else self.layer_index(end, "end")
         size = 1
-        while True:
-            try:
-                self.output_shape((1, 3, size, size))
-                return size
-            except ValueError:
-                size += 1
+        while self._propagate((1, 3, size, size), 0, i1)[1] is not None:
+            size += 1
+        return size
 
     # ------------------------------------------------------------------ forward / backward
     def _check_input(self, x, start):

@@ -2,3 +2,4 @@
 (``cnn.forward``, ``cnn.backward``, ``cnn.preprocess``, ``cnn.deprocess``,
 ``cnn.layer_names``, ``cnn.layers``).  One module per family."""
 from .filters import activation_grid, filter_grid, tile_grid  # noqa: F401
+from .texture import efros_leung, texture_synthesis  # noqa: F401

@@ -1,0 +1,721 @@
+"""Synthesis: gradient ascent on the image (lecture "Visualizing and Understanding").
+
+One small loop, :func:`gradient_ascent`, serves every technique here::
+
+    x --jitter--> forward to layer L --objective--> dL/da --cnn.backward--> dx
+      --unjitter--> + image penalties --step rule--> x + step --projections--> x
+
+so each technique is its objective plus its defaults:
+
+- :func:`class_visualization`: raw class score (or a neuron / channel) minus an
+  L2 penalty, normalized steps, jitter, blur, clamp (Simonyan et al. 2014,
+  "Deep Inside Convolutional Networks"; Yosinski et al. 2015, "Understanding
+  Neural Networks Through Deep Visualization"; cs231n's defaults).
+- :func:`make_fooling_image`: target score (or target minus true score) with
+  normalized steps until the prediction flips (Szegedy et al. 2014, "Intriguing
+  properties of neural networks"; cs231n's procedure); :func:`fgsm`: signed
+  steps in an L-infinity ball (Goodfellow et al. 2015; iterative: Kurakin et
+  al. 2017).
+- :func:`deepdream`: 0.5 ||a||^2, whose gradient is the activation itself,
+  with steps normalized by the mean |g| over octaves (Mordvintsev, Olah &
+  Tyka 2015, "Inceptionism"); guided by a guide image's features.
+- :func:`invert_features`: ||phi(x) - phi0||^2 / ||phi0||^2 + lambda_tv TV^beta
+  + lambda_a ||x||_alpha^alpha with Adam (Mahendran & Vedaldi 2015,
+  "Understanding Deep Image Representations by Inverting Them").
+
+All images are (N, 3, H, W) float arrays in the model's preprocessing
+(``cnn.preprocess``); ``cnn.deprocess`` turns results into uint8 pictures.
+An objective is a callable ``objective(out, cache, idx) -> (value (n,), dout)``
+where ``out`` is the output of the end layer for the images ``idx`` still
+being optimized and ``dout`` is the gradient to ascend (an array like ``out``
+or a ``{layer: grad}`` dict for :meth:`SqueezeNet.backward`).
+"""
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..optim import adam
+from .regularizers import (alpha_norm_backward, alpha_norm_forward, l2_backward, l2_forward,
+                           make_regularizer, pixel_range, pixel_scale, random_shift, tv_backward,
+                           tv_forward, unjitter, jitter, gaussian_blur)
+
+__all__ = ["gradient_ascent", "AscentResult", "STEP_RULES", "class_visualization",
+           "class_score_objective", "neuron_objective", "make_fooling_image",
+           "FOOLING_OBJECTIVES", "fgsm", "deepdream", "dream_objective",
+           "guided_dream_objective", "invert_features", "feature_inversion_objective",
+           "random_image"]
+
+
+# =========================================================================== helpers
+def _rng(rng, default_seed=0):
+    """A Generator from None (seeded with ``default_seed``: reproducible), a seed or a Generator."""
+    if rng is None:
+        return np.random.default_rng(default_seed)
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
+        return np.random.default_rng(int(rng))
+    raise TypeError(f"rng must be a numpy Generator, an int seed or None, got {rng!r}")
+
+
+def _positive(value, name, integer=False):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a {'positive integer' if integer else 'positive number'}"
+                        f", got {value!r}")
+    if integer and int(value) != value:
+        raise TypeError(f"{name} must be a positive integer, got {value!r}")
+    if not value > 0 or not np.isfinite(value):
+        raise ValueError(f"{name} must be positive, got {value!r}")
+    return int(value) if integer else float(value)
+
+
+def _non_negative(value, name, integer=False):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a non-negative number, got {value!r}")
+    if integer and int(value) != value:
+        raise TypeError(f"{name} must be a non-negative integer, got {value!r}")
+    if not value >= 0 or not np.isfinite(value):
+        raise ValueError(f"{name} must be non-negative, got {value!r}")
+    return int(value) if integer else float(value)
+
+
+def _check_images(cnn, x, name="x"):
+    if not isinstance(x, np.ndarray) or not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(f"{name} must be a float array (N, 3, H, W) in the model's "
+                        f"preprocessing (see cnn.preprocess), got "
+                        f"{getattr(x, 'dtype', type(x).__name__)}")
+    if x.ndim != 4 or x.shape[1] != cnn.layers[0]["in"]:
+        raise ValueError(f"{name} must have shape (N, {cnn.layers[0]['in']}, H, W), got {x.shape}")
+    if not np.isfinite(x).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return np.array(x, dtype=cnn.dtype, copy=True)
+
+
+def _check_class(cnn, c, name):
+    if isinstance(c, bool) or not isinstance(c, (int, np.integer)):
+        raise TypeError(f"{name} must be a class index (int), got {c!r}")
+    if not 0 <= c < cnn.num_classes:
+        raise ValueError(f"{name} {c} is not a class index: the model has "
+                         f"{cnn.num_classes} classes (0..{cnn.num_classes - 1})")
+    return int(c)
+
+
+def _check_size(cnn, size, layer, name="size"):
+    """Raise a clear error when a (H, W) image is too small to reach ``layer``."""
+    h, w = size
+    try:
+        cnn.output_shape((1, 3, h, w), end=layer)
+    except ValueError as exc:
+        raise ValueError(f"{name} {h}x{w} is too small for layer "
+                         f"{cnn.layer_names[cnn.layer_index(layer)]!r}: {exc}") from None
+
+
+def random_image(cnn, size=None, rng=None, std=1.0):
+    """Gaussian noise (1, 3, size, size) in normalized space (cs231n's start image
+    ``randn(1, 3, 224, 224)``), in ``cnn.dtype``; size defaults to the model's input size."""
+    size = cnn.meta.get("input_size", 224) if size is None else size
+    size = (size, size) if np.isscalar(size) else tuple(size)
+    rng = _rng(rng)
+    return (std * rng.standard_normal((1, 3) + size)).astype(cnn.dtype)
+
+
+# =========================================================================== step rules
+def _per_image_norm(g, ord_):
+    g64 = g.reshape(len(g), -1).astype(np.float64)
+    if ord_ == 2:
+        n = np.sqrt(np.einsum("ij,ij->i", g64, g64))
+    else:
+        n = np.abs(g64).mean(axis=1)
+    return np.maximum(n, 1e-20).reshape(-1, 1, 1, 1)
+
+
+def _step_normalized(g, lr, state):
+    """lr * g / ||g||_2 per image (Simonyan; cs231n's class visualization and fooling)."""
+    return lr * g / _per_image_norm(g, 2)
+
+
+def _step_mean_abs(g, lr, state):
+    """lr * g / mean|g| per image (Mordvintsev et al.'s DeepDream)."""
+    return lr * g / _per_image_norm(g, 1)
+
+
+def _step_sign(g, lr, state):
+    """lr * sign(g) (FGSM, Goodfellow et al. 2015)."""
+    return lr * np.sign(g)
+
+
+def _step_raw(g, lr, state):
+    """lr * g (plain gradient ascent)."""
+    return lr * g
+
+
+def _step_adam(g, lr, state):
+    """Adam on the negated objective (:func:`minicnn.optim.adam` descends)."""
+    config = state.setdefault("adam", {"learning_rate": lr})
+    zero = np.zeros_like(g)
+    nxt, state["adam"] = adam(zero, -g, config)
+    return nxt
+
+
+#: Step rules: name -> f(g, learning_rate, state) -> the update added to x.
+STEP_RULES = {"normalized": _step_normalized, "mean_abs": _step_mean_abs, "sign": _step_sign,
+              "raw": _step_raw, "adam": _step_adam}
+
+
+# =========================================================================== the loop
+@dataclass
+class AscentResult:
+    """What :func:`gradient_ascent` returns.
+
+    x: (N, C, H, W) the image after the last step; best_x: for each image the
+    iterate with the highest objective value seen (the one returned when
+    interrupted); best_value: (N,); values: list of (N,) objective values per
+    iteration (NaN for images already stopped); steps: (N,) number of updates
+    applied to each image; stopped: (N,) bool, True where ``stop`` fired;
+    interrupted: True when Ctrl-C ended the run early.
+    """
+    x: np.ndarray
+    best_x: np.ndarray
+    best_value: np.ndarray
+    values: list = field(default_factory=list)
+    steps: np.ndarray = None
+    stopped: np.ndarray = None
+    interrupted: bool = False
+
+    @property
+    def image(self):
+        """The image to keep: ``best_x`` after an interruption, else the final ``x``."""
+        return self.best_x if self.interrupted else self.x
+
+
+def gradient_ascent(cnn, x, objective, *, end=None, num_iterations=100, learning_rate=1.0,
+                    step="normalized", penalties=(), regularizers=(), max_jitter=0,
+                    symmetric_jitter=False, relu_mode="standard", stop=None, rng=None,
+                    callback=None, progress=False, desc="ascent"):
+    """Maximize ``objective`` over the image ``x`` by gradient ascent.
+
+    Each iteration t, for the images not yet stopped:
+
+    1. draw a shift (oy, ox) (up to ``max_jitter``) and roll the image;
+    2. ``out, cache = cnn.forward(x_j, end=end)``; ``value, dout = objective(out, cache, idx)``;
+       if ``stop(out, idx)`` is True for an image, it is left as is from now on;
+    3. ``g = unroll(cnn.backward(dout, cache, relu_mode, param_grads=False))``
+       minus the gradient of each penalty ``(weight, forward, backward)``
+       (value -= weight * forward(x));
+    4. ``x += STEP_RULES[step](g, learning_rate)``, then every projection
+       ``reg(x, t, g)`` of ``regularizers`` in order;
+    5. ``callback(t, x, value)`` (a True return stops the run).
+
+    x: (N, C, H, W) start image (copied).  end: the layer the objective reads
+    (default: the last).  learning_rate: a number or an array broadcasting to x.
+    rng: Generator / seed / None (seed 0).  progress: tqdm bar.
+    Ctrl-C (KeyboardInterrupt) ends the loop and returns what was found so far
+    (``result.interrupted``; ``result.image`` is then the best iterate).
+    Returns an :class:`AscentResult`.
+    """
+    from tqdm.auto import tqdm
+    if step not in STEP_RULES:
+        raise ValueError(f"unknown step rule {step!r}; choose one of {', '.join(STEP_RULES)}")
+    num_iterations = _non_negative(num_iterations, "num_iterations", integer=True)
+    if np.ndim(learning_rate) == 0:
+        _positive(learning_rate, "learning_rate")
+    elif not np.all(np.asarray(learning_rate) > 0):
+        raise ValueError("learning_rate must be positive")
+    max_jitter = _non_negative(max_jitter, "max_jitter", integer=True)
+    end = cnn.layer_names[cnn.layer_index(end if end is not None else -1, "end")]
+    x = _check_images(cnn, x)
+    _check_size(cnn, x.shape[2:], end, name="x of spatial size")
+    rng = _rng(rng)
+    n = len(x)
+    active = np.ones(n, dtype=bool)
+    stopped = np.zeros(n, dtype=bool)
+    steps = np.zeros(n, dtype=int)
+    best_x, best_value = x.copy(), np.full(n, -np.inf)
+    values, state, interrupted = [], {}, False
+    bar = tqdm(range(num_iterations), desc=desc, disable=not progress, leave=False)
+    try:
+        for t in bar:
+            idx = np.flatnonzero(active)
+            oy, ox = random_shift(rng, max_jitter, symmetric_jitter)
+            xa = x[idx] if len(idx) < n else x
+            out, cache = cnn.forward(jitter(xa, oy, ox) if (oy or ox) else xa, end=end)
+            value, dout = objective(out, cache, idx)
+            value = np.array(value, dtype=np.float64).reshape(len(idx))
+            if stop is not None:
+                done = np.asarray(stop(out, idx), dtype=bool).reshape(len(idx))
+            else:
+                done = np.zeros(len(idx), dtype=bool)
+            dx, _ = cnn.backward(dout, cache, relu_mode=relu_mode, param_grads=False)
+            g = unjitter(dx, oy, ox) if (oy or ox) else dx
+            for weight, forward, backward in penalties:       # value - w * P(x)
+                p, pcache = forward(xa)
+                value -= weight * p
+                g = g - backward(np.full(len(idx), weight), pcache)
+            row = np.full(n, np.nan)
+            row[idx] = value
+            values.append(row)
+            better = value > best_value[idx]
+            best_value[idx[better]] = value[better]
+            best_x[idx[better]] = xa[better]
+            if done.any():
+                stopped[idx[done]] = True
+                active[idx[done]] = False
+                keep = ~done
+                idx, g, xa = idx[keep], g[keep], xa[keep]
+                if not active.any():
+                    break
+            gfull = g
+            if len(idx) < n:                                   # stopped images get no step
+                gfull = np.zeros_like(x)
+                gfull[idx] = g
+            delta = STEP_RULES[step](gfull, learning_rate, state)
+            if len(idx) < n:
+                x[idx] = x[idx] + delta[idx].astype(x.dtype, copy=False)
+            else:
+                x += delta.astype(x.dtype, copy=False)
+            steps[idx] += 1
+            for reg in regularizers:
+                projected = reg(x[idx] if len(idx) < n else x, t, g)
+                if len(idx) < n:
+                    x[idx] = projected
+                else:
+                    x = np.ascontiguousarray(projected, dtype=cnn.dtype)
+            if progress and n == 1:
+                bar.set_postfix(value=f"{value[0]:.4g}", refresh=False)
+            if callback is not None and callback(t, x, row):
+                break
+    except KeyboardInterrupt:
+        interrupted = True
+        warnings.warn(f"interrupted after {len(values)} iterations; returning the best "
+                      "image so far", RuntimeWarning, stacklevel=2)
+    finally:
+        bar.close()
+    never = ~np.isfinite(best_value)            # interrupted before any evaluation
+    best_x[never] = x[never]
+    return AscentResult(x=x, best_x=best_x, best_value=best_value, values=values,
+                        steps=steps, stopped=stopped, interrupted=interrupted)
+
+
+# =========================================================================== objectives
+def class_score_objective(target, num_classes):
+    """Raw (unnormalized) score of class ``target`` (an int or (N,) ints) at the
+    (N, K) output: value s_y, gradient one-hot(y) (Simonyan et al. 2014)."""
+    target = np.atleast_1d(np.asarray(target))
+
+    def objective(out, cache, idx):
+        y = target if target.size == 1 else target[idx]
+        rows = np.arange(len(out))
+        dout = np.zeros_like(out)
+        dout[rows, y] = 1.0
+        return out[rows, y], dout
+    return objective
+
+
+def neuron_objective(channel, position=None):
+    """One channel of a (N, C, H, W) feature map: its spatial mean (``position``
+    None) or the single neuron at ``position = (i, j)``; gradient the matching
+    one-hot (or 1/(H W) on the channel)."""
+    def objective(out, cache, idx):
+        if out.ndim != 4:
+            raise ValueError("a neuron target needs a convolutional layer, not the scores")
+        dout = np.zeros_like(out)
+        if position is None:
+            h, w = out.shape[2:]
+            dout[:, channel] = 1.0 / (h * w)
+            return out[:, channel].mean(axis=(1, 2)), dout
+        i, j = position
+        if not (0 <= i < out.shape[2] and 0 <= j < out.shape[3]):
+            raise ValueError(f"target position {position} is outside the feature map of "
+                             f"size {out.shape[2]}x{out.shape[3]}")
+        dout[:, channel, i, j] = 1.0
+        return out[:, channel, i, j], dout
+    return objective
+
+
+def _parse_target(cnn, target):
+    """-> (end layer, objective, description) for a class index, (layer, channel)
+    or (layer, channel, (i, j))."""
+    if isinstance(target, tuple):
+        if len(target) not in (2, 3):
+            raise ValueError("target must be a class index, (layer, channel) or "
+                             f"(layer, channel, (i, j)), got {target!r}")
+        layer = cnn.layer_names[cnn.layer_index(target[0], "target layer")]
+        channel = target[1]
+        c_out = cnn.layers[cnn.layer_index(layer)]["out"]
+        if isinstance(channel, bool) or not isinstance(channel, (int, np.integer)) \
+                or not 0 <= channel < c_out:
+            raise ValueError(f"target channel must be an int in 0..{c_out - 1} for layer "
+                             f"{layer!r}, got {channel!r}")
+        if cnn.layers[cnn.layer_index(layer)]["type"] == "gap":
+            raise ValueError("use a class index (int) as target for the scores layer "
+                             f"{layer!r}")
+        position = tuple(int(p) for p in target[2]) if len(target) == 3 else None
+        return layer, neuron_objective(int(channel), position), position
+    target = _check_class(cnn, target, "target")
+    return cnn.layer_names[-1], class_score_objective(target, cnn.num_classes), None
+
+
+# =========================================================================== class viz
+def class_visualization(cnn, target, *, num_iterations=100, l2_reg=1e-3, learning_rate=25,
+                        blur_every=10, blur_sigma=0.5, max_jitter=16, decay=0.0,
+                        clip_value=0.0, clip_norm=0.0, clip_contribution=0.0, size=None,
+                        init=None, rng=None, callback=None, progress=False,
+                        return_result=False):
+    """Class (or neuron) visualization by regularized gradient ascent.
+
+    Simonyan et al. 2014 (§2): ``argmax_x S_c(x) - l2_reg ||x||_2^2`` with the
+    raw class score S_c (before softmax); Yosinski et al. 2015 (§3) add the
+    image priors below.  cs231n's procedure and defaults: start from Gaussian
+    noise (1, 3, 224, 224), each iteration jitter by up to ``max_jitter`` px
+    (rolled, then unrolled), step ``learning_rate * g / ||g||_2``, clamp every
+    pixel to the valid range, Gaussian blur with ``blur_sigma`` at iterations
+    0, blur_every, 2 blur_every, ...
+
+    target: a class index, ``(layer, channel)`` (the channel's mean activation)
+    or ``(layer, channel, (i, j))`` (one neuron), e.g. ``("fire7", 12)``.
+    decay, clip_value, clip_norm, clip_contribution: Yosinski's regularizers
+    (decay rate per step; percentiles 0..100 of pixels zeroed each step;
+    0 disables).  blur_every=0 disables blurring.  size: image side (default
+    the model's input size) or (H, W).  init: a start image (1, 3, H, W)
+    instead of noise (e.g. to resume).  rng: Generator / seed / None (seed 0).
+    callback(t, x, value) after every step.  Returns x (1, 3, H, W), or the
+    :class:`AscentResult` when ``return_result``.  Ctrl-C returns the best
+    image so far.
+    """
+    end, objective, _ = _parse_target(cnn, target)
+    num_iterations = _positive(num_iterations, "num_iterations", integer=True)
+    learning_rate = _positive(learning_rate, "learning_rate")
+    l2_reg = _non_negative(l2_reg, "l2_reg")
+    blur_every = _non_negative(blur_every, "blur_every", integer=True)
+    rng = _rng(rng)
+    if init is None:
+        x = random_image(cnn, size, rng)
+    else:
+        x = _check_images(cnn, init, "init")
+    _check_size(cnn, x.shape[2:], end)
+    lo, hi = pixel_range(cnn)
+    penalties = [(l2_reg, l2_forward, l2_backward)] if l2_reg > 0 else []
+    regs = [make_regularizer("clamp", lo=lo, hi=hi)]
+    if blur_every and blur_sigma > 0:
+        regs.append(make_regularizer("blur", sigma=blur_sigma, every=blur_every))
+    if decay:
+        regs.insert(0, make_regularizer("decay", rate=decay))
+    for name, pct in (("clip_value", clip_value), ("clip_norm", clip_norm),
+                      ("clip_contribution", clip_contribution)):
+        if pct:
+            regs.append(make_regularizer(name, percentile=pct))
+    result = gradient_ascent(cnn, x, objective, end=end, num_iterations=num_iterations,
+                             learning_rate=learning_rate, step="normalized",
+                             penalties=penalties, regularizers=regs, max_jitter=max_jitter,
+                             rng=rng, callback=callback, progress=progress,
+                             desc=f"classviz {target}")
+    return result if return_result else result.image
+
+
+# =========================================================================== fooling
+def _fool_target(target, num_classes):
+    def objective(out, cache, idx):
+        return class_score_objective(target, num_classes)(out, cache, idx)
+    return objective
+
+
+def _fool_margin(target, y):
+    """Target score minus true score (lecture notes): gradient +1 at target, -1 at y."""
+    def objective(out, cache, idx):
+        rows = np.arange(len(out))
+        dout = np.zeros_like(out)
+        dout[rows, target] = 1.0
+        dout[rows, y[idx]] -= 1.0
+        return out[rows, target] - out[rows, y[idx]], dout
+    return objective
+
+
+#: Fooling objectives: "target" (cs231n: the target's raw score) and "margin"
+#: (target score minus true score, from the lecture notes).
+FOOLING_OBJECTIVES = ("target", "margin")
+
+
+def make_fooling_image(cnn, x, target, *, learning_rate=1.0, max_iter=100, y=None,
+                       objective="target", clamp=False, callback=None, progress=False,
+                       return_info=False):
+    """A fooling image (adversarial example) classified as ``target``.
+
+    Szegedy et al. 2014; cs231n's procedure: repeat ``x += learning_rate * g /
+    ||g||_2`` with g the gradient of the objective until the model's argmax is
+    ``target``, at most ``max_iter`` steps (each image of the batch stops on
+    its own).  objective: "target" (raw target score S_t) or "margin"
+    (S_t - S_y, needs the true classes ``y``).
+
+    x: (N, 3, H, W).  y: true classes (int or (N,)), default the model's
+    predictions; a ``target`` equal to an image's true class is an error.
+    clamp: keep pixels in the valid range (cs231n does not).
+    Returns x_fool (N, 3, H, W), or (x_fool, info) when ``return_info``:
+    info["steps"] (N,) updates applied, info["fooled"] (N,) argmax == target,
+    info["mean_change"], info["max_change"] (N,) mean / max |pixel change| in
+    pixel levels (multiples of 1/255 of the range).
+    """
+    if objective not in FOOLING_OBJECTIVES:
+        raise ValueError(f"unknown fooling objective {objective!r}; choose one of "
+                         f"{', '.join(FOOLING_OBJECTIVES)}")
+    target = _check_class(cnn, target, "target")
+    learning_rate = _positive(learning_rate, "learning_rate")
+    max_iter = _positive(max_iter, "max_iter", integer=True)
+    x0 = _check_images(cnn, x)
+    if y is None:
+        y = np.argmax(cnn.scores(x0), axis=1)
+        which = "predicted class"
+    else:
+        y = np.broadcast_to(np.asarray(y), (len(x0),)).copy()
+        for c in y:
+            _check_class(cnn, int(c), "y")
+        which = "true class y"
+    if np.any(y == target):
+        bad = np.flatnonzero(y == target).tolist()
+        raise ValueError(f"target {target} equals the {which} of image(s) {bad}: choose a "
+                         "different target class")
+    obj = _fool_target(target, cnn.num_classes) if objective == "target" \
+        else _fool_margin(target, y)
+
+    def stop(out, idx):
+        return np.argmax(out, axis=1) == target
+
+    regs = []
+    if clamp:
+        lo, hi = pixel_range(cnn)
+        regs.append(make_regularizer("clamp", lo=lo, hi=hi))
+    result = gradient_ascent(cnn, x0, obj, num_iterations=max_iter,
+                             learning_rate=learning_rate, step="normalized", stop=stop,
+                             regularizers=regs, callback=callback, progress=progress,
+                             desc=f"fool -> {target}")
+    x_fool = result.x
+    fooled = result.stopped.copy()
+    last = np.flatnonzero(~fooled)           # images whose last update was never checked
+    if len(last):
+        fooled[last] = np.argmax(cnn.scores(x_fool[last]), axis=1) == target
+    if not return_info:
+        return x_fool
+    change = np.abs(x_fool.astype(np.float64) - x0) * pixel_scale(cnn)
+    info = {"steps": result.steps.copy(), "fooled": fooled,
+            "mean_change": change.mean(axis=(1, 2, 3)), "max_change": change.max(axis=(1, 2, 3)),
+            "interrupted": result.interrupted}
+    return x_fool, info
+
+
+def fgsm(cnn, x, y, epsilon, steps=1, *, step_size=None, targeted=False, callback=None,
+         progress=False):
+    """Fast gradient sign method (Goodfellow et al. 2015) and its iterative form
+    (Kurakin et al. 2017): ``x <- clip_{x0, eps}(x + a sign(grad_x loss))``.
+
+    loss: softmax cross-entropy of the classes ``y`` (ascended: untargeted), or
+    with ``targeted`` its negative for target classes ``y`` (descended towards y).
+    epsilon: the L-infinity budget as a fraction of the pixel range (8/255 =
+    8 pixel levels), converted per channel to normalized units (eps / std).
+    steps: 1 is FGSM (a = eps); more is iterative FGSM with step
+    ``step_size`` (default min(eps, 2.5 eps / steps)), each step projected on
+    the eps-ball around x and the valid pixel range.  Returns x_adv (N, 3, H, W).
+    """
+    epsilon = _positive(epsilon, "epsilon")
+    steps = _positive(steps, "steps", integer=True)
+    step_size = (epsilon if steps == 1 else min(epsilon, 2.5 * epsilon / steps)) \
+        if step_size is None else _positive(step_size, "step_size")
+    x0 = _check_images(cnn, x)
+    y = np.broadcast_to(np.asarray(y), (len(x0),)).copy()
+    for c in y:
+        _check_class(cnn, int(c), "y")
+    unit = (1.0 / (pixel_scale(cnn) / 255.0)).astype(cnn.dtype)   # normalized units per 1.0
+    eps = epsilon * unit
+    lo, hi = pixel_range(cnn)
+    lo_b, hi_b = np.maximum(lo, x0 - eps), np.minimum(hi, x0 + eps)
+    sign = -1.0 if targeted else 1.0
+
+    def objective(out, cache, idx):
+        s = out.astype(np.float64)
+        s -= s.max(axis=1, keepdims=True)
+        logp = s - np.log(np.exp(s).sum(axis=1, keepdims=True))
+        rows = np.arange(len(out))
+        dout = np.exp(logp)                           # d(-log p_y)/ds = softmax - onehot
+        dout[rows, y[idx]] -= 1.0
+        return sign * -logp[rows, y[idx]], (sign * dout).astype(out.dtype)
+
+    project = make_regularizer("clamp", lo=lo_b, hi=hi_b)
+    result = gradient_ascent(cnn, x0, objective, num_iterations=steps,
+                             learning_rate=step_size * unit, step="sign",
+                             regularizers=[project], callback=callback, progress=progress,
+                             desc="fgsm")
+    return result.image
+
+
+# =========================================================================== DeepDream
+def dream_objective():
+    """0.5 ||a||^2 of the feature map a; its gradient is a itself (Mordvintsev et al.)."""
+    def objective(out, cache, idx):
+        return 0.5 * np.einsum("nchw,nchw->n", out, out, dtype=np.float64), out
+    return objective
+
+
+def guided_dream_objective(guide_features):
+    """Guided dreaming: for every position i of a (1, C, H, W) map, the best dot
+    product max_j <a_i, g_j> with the guide's feature vectors g_j (C, M);
+    gradient at a_i: the matching g_j (Mordvintsev et al.'s ``objective_guide``)."""
+    g = guide_features.reshape(guide_features.shape[1], -1)           # (C, M)
+
+    def objective(out, cache, idx):
+        n, c, h, w = out.shape
+        a = out.reshape(n, c, h * w)
+        dots = np.einsum("nci,cm->nim", a, g)                         # (N, HW, M)
+        best = dots.argmax(axis=2)                                    # (N, HW)
+        dout = g[:, best].transpose(1, 0, 2).reshape(out.shape)       # (N, C, HW)
+        return dots.max(axis=2).sum(axis=1), np.ascontiguousarray(dout, dtype=out.dtype)
+    return objective
+
+
+def _resize(x, shape):
+    """Bilinear resize of (N, C, H, W) to spatial ``shape`` (scipy.ndimage.zoom, order 1)."""
+    from scipy.ndimage import zoom
+    if tuple(x.shape[2:]) == tuple(shape):
+        return x
+    factors = (1, 1, shape[0] / x.shape[2], shape[1] / x.shape[3])
+    out = zoom(x, factors, order=1, mode="nearest", grid_mode=False)
+    if out.shape[2:] != tuple(shape):              # guard against rounding of the size
+        out = out[:, :, :shape[0], :shape[1]]
+    return out.astype(x.dtype, copy=False)
+
+
+def deepdream(cnn, x, layer, *, iterations=10, learning_rate=1.5, octaves=3, octave_scale=1.4,
+              max_jitter=32, guide=None, relu_mode="standard", rng=None, callback=None,
+              progress=False):
+    """DeepDream (Mordvintsev, Olah & Tyka 2015): amplify whatever ``layer`` sees.
+
+    Objective 0.5 ||a||^2 at ``layer``, so the gradient injected into
+    ``cnn.backward`` is the activation a itself; with ``guide`` (a preprocessed
+    (1, 3, h, w) image), the best dot product with the guide's features.
+    Procedure (as the original notebook): an image pyramid of ``octaves``
+    levels, each ``octave_scale`` times smaller; from the smallest level up,
+    add the detail dreamt so far (upscaled) and run ``iterations`` steps of
+    ``x += learning_rate * g / mean|g|`` with random jitter in
+    [-max_jitter, max_jitter] and pixels clamped to the valid range.
+
+    x: (1, 3, H, W); returns the dream (1, 3, H, W).  The smallest octave must
+    still reach ``layer``.  callback(octave, t, x, value).  Ctrl-C returns the
+    dream so far at full size.
+    """
+    layer = cnn.layer_names[cnn.layer_index(layer)]
+    if cnn.layers[cnn.layer_index(layer)]["type"] == "gap":
+        raise ValueError(f"layer must be a convolutional block, not the scores {layer!r}")
+    iterations = _positive(iterations, "iterations", integer=True)
+    learning_rate = _positive(learning_rate, "learning_rate")
+    octaves = _positive(octaves, "octaves", integer=True)
+    octave_scale = _positive(octave_scale, "octave_scale")
+    if octave_scale < 1:
+        raise ValueError(f"octave_scale must be at least 1, got {octave_scale}")
+    max_jitter = _non_negative(max_jitter, "max_jitter", integer=True)
+    x = _check_images(cnn, x)
+    rng = _rng(rng)
+    shapes = [tuple(int(round(s / octave_scale ** k)) for s in x.shape[2:])
+              for k in range(octaves)]
+    _check_size(cnn, shapes[-1], layer, name=f"x (smallest octave) of size")
+    if guide is not None:
+        guide = _check_images(cnn, guide, "guide")
+        _check_size(cnn, guide.shape[2:], layer, name="guide of size")
+        gfeat, _ = cnn.forward(guide[:1], end=layer)
+        objective = guided_dream_objective(gfeat)
+    else:
+        objective = dream_objective()
+    lo, hi = pixel_range(cnn)
+    clamp = make_regularizer("clamp", lo=lo, hi=hi)
+    bases = [x] + [_resize(x, s) for s in shapes[1:]]
+    detail = np.zeros_like(bases[-1])
+    dream = x
+    for octave in range(octaves - 1, -1, -1):
+        base = bases[octave]
+        detail = _resize(detail, base.shape[2:])
+        cb = None if callback is None else \
+            (lambda t, xi, v, o=octave: callback(o, t, xi, v))
+        result = gradient_ascent(cnn, base + detail, objective, end=layer,
+                                 num_iterations=iterations, learning_rate=learning_rate,
+                                 step="mean_abs", regularizers=[clamp], max_jitter=max_jitter,
+                                 symmetric_jitter=True, relu_mode=relu_mode, rng=rng,
+                                 callback=cb, progress=progress,
+                                 desc=f"dream {layer} octave {octaves - octave}/{octaves}")
+        detail = result.x - base
+        dream = result.x
+        if result.interrupted:
+            warnings.warn("DeepDream interrupted: returning the dream so far", RuntimeWarning,
+                          stacklevel=2)
+            dream = np.clip(x + _resize(detail, x.shape[2:]), lo, hi)
+            break
+    return dream
+
+
+# =========================================================================== inversion
+def feature_inversion_objective(target_features):
+    """-||phi - phi0||^2 / ||phi0||^2 (negated: the loop ascends); gradient
+    -2 (phi - phi0) / ||phi0||^2 (Mahendran & Vedaldi 2015, eq. 1, normalized)."""
+    phi0 = target_features
+    norm = max(float(np.sum(phi0.astype(np.float64) ** 2)), 1e-12)
+
+    def objective(out, cache, idx):
+        diff = out - phi0
+        value = -np.einsum("nchw,nchw->n", diff, diff, dtype=np.float64) / norm
+        return value, (-2.0 / norm * diff).astype(out.dtype)
+    return objective
+
+
+def invert_features(cnn, target_features, layer, *, iterations=200, tv_weight=5e-5,
+                    tv_beta=2.0, alpha_weight=1e-8, alpha=6.0, learning_rate=0.1,
+                    image_size=None, init=None, blur_every=0, blur_sigma=0.5, rng=None,
+                    callback=None, progress=False, return_result=False):
+    """Feature inversion (Mahendran & Vedaldi 2015): an image whose features at
+    ``layer`` match ``target_features``.
+
+    Minimizes, from Gaussian noise, with Adam (``learning_rate``) and pixels
+    clamped to the valid range::
+
+        ||phi(x) - phi0||^2 / ||phi0||^2 + tv_weight TV^tv_beta(x)
+                                          + alpha_weight ||x||_alpha^alpha
+
+    (the feature term is normalized by ||phi0||^2 as in the paper so that the
+    weights carry over between layers; TV as :func:`.regularizers.tv_forward`).
+
+    target_features: (1, C, h, w) = ``cnn.forward(x0, end=layer)[0]``.
+    image_size: side or (H, W) of the image to reconstruct (default the model's
+    input size); it must produce features of the target's shape.  init: start
+    image instead of noise.  Returns x (1, 3, H, W) (or the
+    :class:`AscentResult` with ``return_result``; ``-values`` are the losses).
+    """
+    layer = cnn.layer_names[cnn.layer_index(layer)]
+    if not isinstance(target_features, np.ndarray) or target_features.ndim not in (2, 4):
+        raise ValueError("target_features must be the (1, C, h, w) output of "
+                         f"cnn.forward(x0, end={layer!r})")
+    iterations = _positive(iterations, "iterations", integer=True)
+    learning_rate = _positive(learning_rate, "learning_rate")
+    tv_weight = _non_negative(tv_weight, "tv_weight")
+    alpha_weight = _non_negative(alpha_weight, "alpha_weight")
+    rng = _rng(rng)
+    if init is None:
+        x = random_image(cnn, image_size, rng)
+    else:
+        x = _check_images(cnn, init, "init")
+    _check_size(cnn, x.shape[2:], layer, name="image_size")
+    expected = cnn.output_shape(x.shape, end=layer)
+    if tuple(target_features.shape) != tuple(expected):
+        raise ValueError(f"target_features has shape {target_features.shape} but an image of "
+                         f"size {x.shape[2]}x{x.shape[3]} gives {expected} at {layer!r}; "
+                         "pass the image_size the features were computed at")
+    phi0 = np.asarray(target_features, dtype=cnn.dtype)
+    penalties = []
+    if tv_weight:
+        penalties.append((tv_weight, lambda z: tv_forward(z, tv_beta), tv_backward))
+    if alpha_weight:
+        penalties.append((alpha_weight, lambda z: alpha_norm_forward(z, alpha),
+                          alpha_norm_backward))
+    lo, hi = pixel_range(cnn)
+    regs = [make_regularizer("clamp", lo=lo, hi=hi)]
+    if blur_every:
+        regs.append(make_regularizer("blur", sigma=blur_sigma, every=blur_every))
+    result = gradient_ascent(cnn, x, feature_inversion_objective(phi0), end=layer,
+                             num_iterations=iterations, learning_rate=learning_rate,
+                             step="adam", penalties=penalties, regularizers=regs, rng=rng,
+                             callback=callback, progress=progress, desc=f"invert {layer}")
+    return result if return_result else result.image

@@ -1,0 +1,494 @@
+"""Attribution: which pixels matter for a class score or a neuron (one backward pass each).
+
+Every function takes the model first and images ``x`` of shape (N, C, H, W) in the
+model's preprocessing (``cnn.preprocess``), and uses only the model protocol
+``cnn.forward(x, start, end) -> (out, cache)`` and
+``cnn.backward(dout, cache, relu_mode, param_grads=False) -> (dx, grads)``.
+
+- :func:`saliency_map` -- Simonyan, Vedaldi & Zisserman 2014, "Deep Inside
+  Convolutional Networks": ``M[n, i, j] = max_c |d s_y(x) / d x[n, c, i, j]|`` of the
+  *unnormalized* class score ``s_y`` (not the softmax probability).
+- :func:`neuron_gradient` -- the input gradient of one intermediate neuron under the
+  three ReLU backward rules: ``standard`` (the true gradient), ``deconvnet`` (Zeiler
+  & Fergus 2014) and ``guided`` backprop (Springenberg et al. 2015).
+- :func:`gradcam`, :func:`guided_gradcam` -- Selvaraju et al. 2017, "Grad-CAM".
+- :func:`smoothgrad` -- Smilkov et al. 2017, "SmoothGrad: removing noise by adding noise".
+- :func:`integrated_gradients` -- Sundararajan, Taly & Yan 2017, "Axiomatic Attribution
+  for Deep Networks".
+- :func:`occlusion_map` -- Zeiler & Fergus 2014, "Visualizing and Understanding
+  Convolutional Networks", Fig. 7 (it needs forward passes only).
+
+How the gradient is injected: a scalar objective ``J`` of the scores (or of a
+feature map) has the gradient ``dJ/dscores`` -- for ``J = s_y`` a one-hot row per
+image -- and ``cnn.backward`` carries it down to the pixels.  Since images of a
+batch do not interact, one backward pass with one one-hot row per image gives each
+image's own gradient.
+"""
+import warnings
+
+import numpy as np
+from tqdm.auto import tqdm
+
+__all__ = ["saliency_map", "class_score_gradient", "neuron_gradient", "neuron_gradients",
+           "strongest_position", "receptive_field", "gradcam", "guided_gradcam", "smoothgrad",
+           "integrated_gradients", "occlusion_map", "IG_METHODS", "SMOOTHGRAD_REDUCTIONS",
+           "OCCLUSION_OUTPUTS", "reduce_channels"]
+
+#: How a gradient (N, C, H, W) becomes a map: ``saliency`` = max_c |g| (Simonyan),
+#: ``abs_sum`` = sum_c |g|, ``none`` keeps (N, C, H, W).
+SMOOTHGRAD_REDUCTIONS = ("saliency", "abs_sum", "none")
+#: Quadrature rules of the Integrated Gradients path integral.
+IG_METHODS = ("trapezoid", "riemann_left", "riemann_right", "riemann_middle", "gauss_legendre")
+#: What :func:`occlusion_map` reports at each patch position.
+OCCLUSION_OUTPUTS = ("probability", "score")
+
+
+# --------------------------------------------------------------------------- checks
+def _check_choice(value, choices, argument):
+    if value not in choices:
+        raise ValueError(f"{argument} must be one of {', '.join(map(repr, choices))}; "
+                         f"got {value!r}")
+
+
+def _check_x(x, argument="x"):
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{argument} must be a NumPy array of shape (N, C, H, W), got "
+                        f"{type(x).__name__}")
+    if not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(f"{argument} must be a float array in the model's preprocessing "
+                        f"(use cnn.preprocess), got dtype {x.dtype}")
+    if x.ndim != 4:
+        raise ValueError(f"{argument} must have shape (N, C, H, W), got shape {x.shape}")
+    return x
+
+
+def _num_classes(cnn):
+    n = getattr(cnn, "num_classes", None)
+    if n is None and getattr(cnn, "layers", None):
+        n = cnn.layers[-1]["out"]
+    return n
+
+
+def _check_targets(cnn, y, n, argument="y"):
+    """One class index per image -> int array (N,); a scalar is broadcast."""
+    arr = np.asarray(y)
+    if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.integer) or arr.size == 0):
+        raise TypeError(f"{argument} must be an integer class index or one per image, got {y!r}")
+    arr = np.broadcast_to(arr, (n,)) if arr.ndim == 0 else arr
+    if arr.shape != (n,):
+        raise ValueError(f"{argument} must be one class index or {n} of them (one per "
+                         f"image), got shape {arr.shape}")
+    k = _num_classes(cnn)
+    bad = arr[(arr < 0) | (arr >= k)] if k is not None else arr[arr < 0]
+    if bad.size:
+        raise ValueError(f"{argument} has unknown class index {int(bad[0])}; the model has "
+                         f"classes 0..{k - 1}")
+    return arr.astype(np.int64)
+
+
+def _positive_int(value, argument):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{argument} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _positive_float(value, argument, allow_zero=False):
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{argument} must be a number, got {value!r}") from None
+    if not np.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
+        raise ValueError(f"{argument} must be {'non-negative' if allow_zero else 'positive'}, "
+                         f"got {value!r}")
+    return v
+
+
+def _rng(rng):
+    if rng is None:
+        return np.random.default_rng(0)
+    if isinstance(rng, (int, np.integer)):
+        return np.random.default_rng(int(rng))
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy Generator, an int seed or None, got {rng!r}")
+    return rng
+
+
+def _one_hot(scores, y):
+    d = np.zeros_like(scores)
+    d[np.arange(len(y)), y] = 1
+    return d
+
+
+def reduce_channels(g, reduce="saliency"):
+    """(N, C, H, W) gradient -> map: ``saliency`` max_c |g| (N, H, W), ``abs_sum``
+    sum_c |g| (N, H, W), ``none`` g unchanged."""
+    _check_choice(reduce, SMOOTHGRAD_REDUCTIONS, "reduce")
+    if reduce == "saliency":
+        return np.abs(g).max(axis=1)
+    if reduce == "abs_sum":
+        return np.abs(g).sum(axis=1)
+    return g
+
+
+# --------------------------------------------------------------------------- class scores
+def class_score_gradient(cnn, x, y, relu_mode="standard"):
+    """Gradient of the raw class scores ``s[n, y[n]]`` w.r.t. the pixels.
+
+    x: (N, C, H, W); y: int or (N,) ints.  Returns ``(scores (N, K), dx (N, C, H, W))``.
+    The backward pass starts from the one-hot ``dJ/ds`` of ``J = sum_n s[n, y[n]]``.
+    """
+    _check_x(x)
+    y = _check_targets(cnn, y, len(x))
+    scores, cache = cnn.forward(x)
+    dx, _ = cnn.backward(_one_hot(scores, y), cache, relu_mode=relu_mode, param_grads=False)
+    return scores, dx
+
+
+def saliency_map(cnn, x, y, batch_size=None):
+    """Saliency maps (Simonyan et al. 2014, section 3.1), batched.
+
+    x: (N, 3, H, W) preprocessed images; y: the class of each image (int or (N,)).
+    Returns (N, H, W): ``M[n, i, j] = max_c |d s_{y_n} / d x[n, c, i, j]|`` with
+    ``s`` the unnormalized class score.  ``batch_size`` splits large batches
+    (None: one forward and one backward pass for all N images).
+    """
+    _check_x(x)
+    y = _check_targets(cnn, y, len(x))
+    bs = len(x) if batch_size is None else _positive_int(batch_size, "batch_size")
+    out = []
+    for i in range(0, len(x), max(bs, 1)):
+        _, dx = class_score_gradient(cnn, x[i:i + bs], y[i:i + bs])
+        out.append(np.abs(dx).max(axis=1))
+    return np.concatenate(out, axis=0) if out else np.zeros((0,) + x.shape[2:], x.dtype)
+
+
+# --------------------------------------------------------------------------- neurons
+def _check_channel(cnn, out, layer, channel):
+    c = out.shape[1]
+    if isinstance(channel, bool) or not isinstance(channel, (int, np.integer)) \
+            or not 0 <= channel < c:
+        raise ValueError(f"channel must be an integer in 0..{c - 1} for layer {layer!r}, "
+                         f"got {channel!r}")
+    return int(channel)
+
+
+def _positions(out, layer, channel, position):
+    """(N, 2) positions: the argmax of each image's channel map, or the given (i, j)."""
+    n = out.shape[0]
+    if out.ndim == 2:
+        if position is not None:
+            raise ValueError(f"position must be None for layer {layer!r}, whose output "
+                             f"{out.shape} has no spatial dimensions")
+        return None
+    h, w = out.shape[2:]
+    if position is None:
+        flat = out[:, channel].reshape(n, -1).argmax(axis=1)
+        return np.stack(np.unravel_index(flat, (h, w)), axis=1)
+    pos = np.asarray(position)
+    if pos.shape == (2,):
+        pos = np.broadcast_to(pos, (n, 2))
+    if pos.shape != (n, 2) or not np.issubdtype(pos.dtype, np.integer):
+        raise ValueError(f"position must be None, an (i, j) pair of ints or one pair per "
+                         f"image, got {position!r}")
+    if (pos < 0).any() or (pos[:, 0] >= h).any() or (pos[:, 1] >= w).any():
+        raise ValueError(f"position {position!r} is outside the {h}x{w} output of layer "
+                         f"{layer!r}")
+    return pos.astype(np.int64)
+
+
+def _neuron_dout(out, channel, pos):
+    d = np.zeros_like(out)
+    if pos is None:
+        d[:, channel] = 1
+    else:
+        d[np.arange(len(out)), channel, pos[:, 0], pos[:, 1]] = 1
+    return d
+
+
+def strongest_position(cnn, x, layer, channel):
+    """(N, 2) int array: the (i, j) where ``channel`` of ``layer`` is largest per image."""
+    _check_x(x)
+    out, _ = cnn.forward(x, end=layer)
+    channel = _check_channel(cnn, out, layer, channel)
+    return _positions(out, layer, channel, None)
+
+
+def neuron_gradients(cnn, x, layer, channel, position=None,
+                     relu_modes=("standard", "deconvnet", "guided")):
+    """Input gradients of one neuron under several ReLU backward rules, one forward pass.
+
+    The neuron is ``a = cnn.forward(x, end=layer)[n, channel, i, j]``; ``position``
+    (i, j) is shared by all images, or one pair per image, or None for the
+    strongest activation of that channel in each image.  For a layer without
+    spatial dimensions (``pool10``) position must be None.
+    Returns ``{relu_mode: dx (N, C, H, W)}``; the ReLU rules are
+    ``standard``: dx = dout * [x > 0];  ``deconvnet``: dx = max(dout, 0);
+    ``guided``: dx = max(dout, 0) * [x > 0]  (see :func:`minicnn.layers.relu_backward`).
+    """
+    from ..layers import check_relu_mode
+    for mode in relu_modes:
+        check_relu_mode(mode)
+    _check_x(x)
+    cnn.layer_index(layer, "layer")
+    out, cache = cnn.forward(x, end=layer)
+    channel = _check_channel(cnn, out, layer, channel)
+    pos = _positions(out, layer, channel, position)
+    dout = _neuron_dout(out, channel, pos)
+    return {mode: cnn.backward(dout, cache, relu_mode=mode, param_grads=False)[0]
+            for mode in relu_modes}
+
+
+def neuron_gradient(cnn, x, layer, channel, position=None, relu_mode="standard"):
+    """Input gradient (N, C, H, W) of the neuron ``layer[channel, i, j]`` under one
+    ReLU rule (``standard``, ``deconvnet`` or ``guided``); see :func:`neuron_gradients`.
+    ``position=None`` picks the strongest activation of that channel in each image."""
+    return neuron_gradients(cnn, x, layer, channel, position, (relu_mode,))[relu_mode]
+
+
+def receptive_field(cnn, layer, position, input_size):
+    """Input rows and columns ``((top, bottom), (left, right))`` (inclusive) that can
+    influence ``layer``'s output at ``position`` (i, j), for a square or (H, W) input.
+
+    Walks the layer table backwards: an output range [a, b] of a layer with kernel k,
+    stride s and padding p reads the input range [a s - p, b s - p + k - 1], clipped
+    to the input; a fire module widens by its 3x3 expand (k 3, s 1, p 1); the
+    global average pool reads everything.
+    """
+    end = cnn.layer_index(layer, "layer")
+    h, w = (input_size, input_size) if np.isscalar(input_size) else input_size
+    sizes = [(h, w)] + [cnn.output_shape((1, 3, h, w), end=k)[2:] for k in range(end)]
+    rows, cols = (position[0], position[0]), (position[1], position[1])
+    for k in range(end, -1, -1):
+        spec = cnn.layers[k]
+        hin, win = sizes[k]
+        if spec["type"] == "gap":
+            rows, cols = (0, hin - 1), (0, win - 1)
+            continue
+        kk, s, p = spec["kernel"], spec["stride"], spec["pad"]
+        rows = (max(rows[0] * s - p, 0), min(rows[1] * s - p + kk - 1, hin - 1))
+        cols = (max(cols[0] * s - p, 0), min(cols[1] * s - p + kk - 1, win - 1))
+    return rows, cols
+
+
+# --------------------------------------------------------------------------- Grad-CAM
+def _resize_maps(maps, size):
+    """Bilinear resize (Pillow, half-pixel centres) of (N, h, w) float maps to (H, W)."""
+    from PIL import Image
+    H, W = size
+    return np.stack([np.asarray(Image.fromarray(m.astype(np.float32), mode="F")
+                                .resize((W, H), Image.BILINEAR)) for m in maps])
+
+
+def gradcam(cnn, x, y, layer="fire9", normalize=True):
+    """Grad-CAM (Selvaraju et al. 2017): where in the image ``layer`` sees class ``y``.
+
+    With A = the activations of ``layer`` (N, K, h, w) and s_y the raw class score,
+        alpha[n, k] = mean_{i,j} d s_y / d A[n, k, i, j]      (global-average gradient)
+        cam[n]      = relu(sum_k alpha[n, k] A[n, k])         (N, h, w)
+    upsampled bilinearly to the input size (N, H, W).  The gradient at A comes
+    from splitting the forward pass at ``layer`` and backpropagating the second half.
+    ``normalize`` divides each map by its maximum (so it lies in [0, 1]).
+    """
+    _check_x(x)
+    y = _check_targets(cnn, y, len(x))
+    k = cnn.layer_index(layer, "layer")
+    if k >= len(cnn.layer_names) - 1:
+        raise ValueError(f"layer must come before the last layer "
+                         f"{cnn.layer_names[-1]!r} (Grad-CAM needs a spatial map), got {layer!r}")
+    a, _ = cnn.forward(x, end=k)
+    scores, cache = cnn.forward(a, start=k + 1)
+    da, _ = cnn.backward(_one_hot(scores, y), cache, param_grads=False)
+    alpha = da.mean(axis=(2, 3))                                    # (N, K)
+    cam = np.maximum(np.einsum("nk,nkij->nij", alpha, a), 0)
+    cam = _resize_maps(cam, x.shape[2:]).astype(np.float64)
+    if normalize:
+        cam /= np.maximum(cam.max(axis=(1, 2), keepdims=True), 1e-12)
+    return cam
+
+
+def guided_gradcam(cnn, x, y, layer="fire9"):
+    """Guided Grad-CAM (Selvaraju et al. 2017): guided backprop of the class score
+    (N, C, H, W), multiplied pixelwise by the normalized Grad-CAM map (N, H, W).
+    Returns (N, C, H, W)."""
+    cam = gradcam(cnn, x, y, layer=layer, normalize=True)
+    _, g = class_score_gradient(cnn, x, y, relu_mode="guided")
+    return g * cam[:, None].astype(g.dtype)
+
+
+# --------------------------------------------------------------------------- SmoothGrad
+def smoothgrad(cnn, x, y, num_samples=50, sigma=0.15, reduce="saliency", magnitude=False,
+               batch_size=8, rng=None, progress=False):
+    """SmoothGrad (Smilkov et al. 2017): average the class-score gradient over noisy copies.
+
+        g_hat[n] = 1/S sum_s grad s_y(x[n] + eps_s),   eps_s ~ N(0, std^2),
+        std = sigma * (max(x[n]) - min(x[n]))            (per image, as in the paper)
+
+    With ``magnitude`` the squared gradients are averaged instead.  ``reduce``:
+    ``saliency`` (max_c |g_hat| -> (N, H, W), default), ``abs_sum`` or ``none``
+    ((N, C, H, W)).  Noisy copies of one image run ``batch_size`` per pass.
+    rng: Generator or seed (None -> seed 0: reproducible).  Ctrl-C returns the
+    average over the samples drawn so far (with a warning).
+    """
+    _check_x(x)
+    _check_choice(reduce, SMOOTHGRAD_REDUCTIONS, "reduce")
+    y = _check_targets(cnn, y, len(x))
+    num_samples = _positive_int(num_samples, "num_samples")
+    batch_size = _positive_int(batch_size, "batch_size")
+    sigma = _positive_float(sigma, "sigma", allow_zero=True)
+    rng = _rng(rng)
+    total = np.zeros(x.shape, dtype=np.float64)
+    counts = np.zeros(len(x))
+    bar = tqdm(total=len(x) * num_samples, disable=not progress, desc="smoothgrad")
+    try:
+        for n in range(len(x)):
+            std = sigma * float(x[n].max() - x[n].min())
+            for s in range(0, num_samples, batch_size):
+                b = min(batch_size, num_samples - s)
+                noise = rng.normal(0.0, 1.0, (b,) + x.shape[1:]) * std
+                xs = (x[n][None] + noise).astype(x.dtype)
+                _, g = class_score_gradient(cnn, xs, np.full(b, y[n]))
+                g = g.astype(np.float64)
+                total[n] += (g * g if magnitude else g).sum(axis=0)
+                counts[n] += b
+                bar.update(b)
+    except KeyboardInterrupt:
+        warnings.warn(f"smoothgrad interrupted: averaged {int(counts.sum())} of "
+                      f"{len(x) * num_samples} samples", RuntimeWarning)
+    finally:
+        bar.close()
+    mean = total / np.maximum(counts, 1)[:, None, None, None]
+    return reduce_channels(mean, reduce)
+
+
+# --------------------------------------------------------------------------- Integrated Gradients
+def _ig_nodes(steps, method):
+    """Nodes alpha_k in [0, 1] and weights w_k with sum_k w_k f(alpha_k) ~ int_0^1 f."""
+    if method == "trapezoid":
+        if steps < 2:
+            raise ValueError("steps must be at least 2 for the trapezoid rule")
+        a = np.linspace(0.0, 1.0, steps)
+        w = np.full(steps, 1.0 / (steps - 1))
+        w[[0, -1]] *= 0.5
+        return a, w
+    if method == "gauss_legendre":
+        a, w = np.polynomial.legendre.leggauss(steps)
+        return (a + 1) / 2, w / 2
+    offset = {"riemann_left": 0.0, "riemann_right": 1.0, "riemann_middle": 0.5}[method]
+    return (np.arange(steps) + offset) / steps, np.full(steps, 1.0 / steps)
+
+
+def integrated_gradients(cnn, x, y, baseline=None, steps=50, method="trapezoid",
+                         batch_size=10, return_delta=False, progress=False):
+    """Integrated Gradients (Sundararajan et al. 2017), (N, C, H, W) attributions:
+
+        IG_i(x) = (x_i - x'_i) * int_0^1 d s_y(x' + a (x - x')) / d x_i  da
+
+    with the integral replaced by a quadrature rule of ``steps`` gradient
+    evaluations (``method`` in :data:`IG_METHODS`; default the trapezoid rule).
+    Completeness: ``sum_i IG_i = s_y(x) - s_y(x')`` up to the quadrature error.
+    baseline: None (zeros = the dataset mean colour in the model's normalization),
+    a scalar, or an array broadcastable to x.  With ``return_delta`` also returns
+    the completeness gap ``sum_i IG_i - (s_y(x) - s_y(x'))`` per image (N,).
+    """
+    _check_x(x)
+    _check_choice(method, IG_METHODS, "method")
+    y = _check_targets(cnn, y, len(x))
+    steps = _positive_int(steps, "steps")
+    batch_size = _positive_int(batch_size, "batch_size")
+    if baseline is None:
+        baseline = np.zeros_like(x)
+    else:
+        try:
+            baseline = np.broadcast_to(np.asarray(baseline, dtype=x.dtype), x.shape)
+        except ValueError:
+            raise ValueError(f"baseline must broadcast to x's shape {x.shape}, got shape "
+                             f"{np.shape(baseline)}") from None
+    alphas, weights = _ig_nodes(steps, method)
+    diff = (x - baseline).astype(np.float64)
+    attr = np.zeros(x.shape, dtype=np.float64)
+    bar = tqdm(total=len(x) * steps, disable=not progress, desc="integrated gradients")
+    try:
+        for n in range(len(x)):
+            avg = np.zeros(x.shape[1:], dtype=np.float64)
+            for s in range(0, steps, batch_size):
+                a = alphas[s:s + batch_size]
+                path = (baseline[n][None] + a[:, None, None, None] * diff[n][None])
+                _, g = class_score_gradient(cnn, path.astype(x.dtype), np.full(len(a), y[n]))
+                avg += np.tensordot(weights[s:s + batch_size], g.astype(np.float64), axes=1)
+                bar.update(len(a))
+            attr[n] = diff[n] * avg
+    finally:
+        bar.close()
+    if not return_delta:
+        return attr
+    s_x = cnn.forward(x)[0][np.arange(len(x)), y].astype(np.float64)
+    s_b = cnn.forward(np.ascontiguousarray(baseline))[0][np.arange(len(x)), y]
+    delta = attr.reshape(len(x), -1).sum(axis=1) - (s_x - s_b.astype(np.float64))
+    return attr, delta
+
+
+# --------------------------------------------------------------------------- occlusion
+def _softmax(s):
+    s = np.asarray(s, dtype=np.float64)
+    e = np.exp(s - s.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def occlusion_map(cnn, x, y, size=32, stride=8, fill=0.0, output="probability", batch_size=16,
+                  progress=False, callback=None):
+    """Occlusion sensitivity (Zeiler & Fergus 2014, Fig. 7).
+
+    Slide a ``size`` x ``size`` grey square with ``stride`` over each image
+    (N, C, H, W); at each position (p, q) -- the square covers rows
+    p*stride .. p*stride + size - 1 and likewise columns -- record the class's
+    softmax probability (``output="probability"``) or raw score (``"score"``).
+    Returns (N, H', W') with H' = (H - size) // stride + 1, W' likewise.
+    fill: the value of the square in the model's normalization, a scalar or one
+    per channel; the default 0 is the dataset mean colour.  ``batch_size``
+    occluded copies go through one forward pass.  ``callback(done, total, heatmap)``
+    is called after every batch.  Ctrl-C returns the partial map (NaN where not
+    yet computed) with a warning.
+    """
+    _check_x(x)
+    _check_choice(output, OCCLUSION_OUTPUTS, "output")
+    y = _check_targets(cnn, y, len(x))
+    size = _positive_int(size, "size")
+    stride = _positive_int(stride, "stride")
+    batch_size = _positive_int(batch_size, "batch_size")
+    n, c, h, w = x.shape
+    if size > min(h, w):
+        raise ValueError(f"size ({size}) must not exceed the image size {h}x{w}")
+    fill = np.asarray(fill, dtype=x.dtype)
+    if fill.ndim == 1 and fill.shape == (c,):
+        fill = fill[:, None, None]
+    elif fill.ndim != 0:
+        raise ValueError(f"fill must be a scalar or {c} values (one per channel), got shape "
+                         f"{fill.shape}")
+    hp, wp = (h - size) // stride + 1, (w - size) // stride + 1
+    positions = [(p, q) for p in range(hp) for q in range(wp)]
+    heat = np.full((n, hp, wp), np.nan)
+    total = n * len(positions)
+    bar = tqdm(total=total, disable=not progress, desc="occlusion")
+    done = 0
+    try:
+        for i in range(n):
+            for s in range(0, len(positions), batch_size):
+                chunk = positions[s:s + batch_size]
+                batch = np.repeat(x[i:i + 1], len(chunk), axis=0)
+                for b, (p, q) in enumerate(chunk):
+                    batch[b, :, p * stride:p * stride + size, q * stride:q * stride + size] = fill
+                scores = cnn.forward(batch)[0]
+                vals = _softmax(scores)[:, y[i]] if output == "probability" \
+                    else np.asarray(scores[:, y[i]], dtype=np.float64)
+                for b, (p, q) in enumerate(chunk):
+                    heat[i, p, q] = vals[b]
+                done += len(chunk)
+                bar.update(len(chunk))
+                if callback is not None:
+                    callback(done, total, heat)
+    except KeyboardInterrupt:
+        warnings.warn(f"occlusion interrupted after {done} of {total} positions; the rest "
+                      f"of the map is NaN", RuntimeWarning)
+    finally:
+        bar.close()
+    return heat

@@ -1,0 +1,197 @@
+"""Neural style transfer: one forward/backward per iteration, blends, presets, bad input,
+and (real weights) the style-loss reductions of cs231n's three presets."""
+import numpy as np
+import pytest
+
+from minicnn.gradient_check import rel_error
+from minicnn.techniques import style as S
+from minicnn.techniques.style import style_targets, style_transfer, style_transfer_preset
+
+
+class Counting:
+    """A model proxy that records every forward/backward call."""
+
+    def __init__(self, cnn):
+        self.cnn, self.forwards, self.backwards = cnn, [], []
+
+    def __getattr__(self, name):
+        return getattr(self.cnn, name)
+
+    def forward(self, x, start=None, end=None):
+        self.forwards.append(end)
+        return self.cnn.forward(x, start=start, end=end)
+
+    def backward(self, dout, cache, relu_mode="standard", param_grads=True):
+        self.backwards.append((sorted(dout) if isinstance(dout, dict) else None, param_grads))
+        return self.cnn.backward(dout, cache, relu_mode=relu_mode, param_grads=param_grads)
+
+
+def _img(rng, h=40, w=48, channels=3):
+    shape = (h, w) if channels == 1 else (h, w, channels)
+    return rng.integers(0, 256, size=shape, dtype=np.uint8)
+
+
+TINY = dict(style_weights=(2.0, 1.0, 1.0, 1.0), content_weight=0.1, tv_weight=1e-3,
+            style_size=36, image_size=36)
+
+
+def test_one_forward_and_one_backward_per_iteration(tiny, rng):
+    model = Counting(tiny)
+    style_transfer(model, _img(rng), _img(rng), iterations=5, **TINY)
+    # setup: content target (to fire2) and style targets (to fire5); then 5 + 1 final
+    loop = model.forwards[2:]
+    assert loop == ["fire5"] * 6
+    assert len(model.backwards) == 5
+    assert all(keys == ["conv1", "fire2", "fire3", "fire4", "fire5"] and not pg
+               for keys, pg in model.backwards)
+
+
+def test_forward_stops_at_deepest_needed_layer(tiny, rng):
+    model = Counting(tiny)
+    style_transfer(model, _img(rng), _img(rng), iterations=2, init="noise",
+                   **dict(TINY, style_weights=(0, 0, 0, 0)))        # feature inversion
+    assert model.forwards == ["fire2"] * 4
+    model = Counting(tiny)
+    style_transfer(model, _img(rng), _img(rng), iterations=2,
+                   style_layers=("conv1", "fire3"), **dict(TINY, style_weights=(1, 1)))
+    assert set(model.forwards[1:]) == {"fire3"}
+
+
+def test_objective_gradient_matches_numeric(tiny, rng):
+    """The summed content + style + TV loss, its gradient by the injected backward."""
+    objective, content_x = S._build_objective(tiny, _img(rng), _img(rng), TINY["style_weights"],
+                                              0.1, 1e-3, "fire2", S.DEFAULT_STYLE_LAYERS, 36,
+                                              36, None)
+    x = content_x + rng.uniform(-0.5, 0.5, content_x.shape)
+    losses, dx = objective(x)
+    f = lambda v: objective(v, grad=False)[0]["total"]             # noqa: E731
+    h = 1e-5
+    for _ in range(3):                                              # random directions
+        v = rng.standard_normal(x.shape)
+        numeric = (f(x + h * v) - f(x - h * v)) / (2 * h)
+        assert rel_error(np.sum(dx * v), numeric) < 1e-7
+    for idx in [(0, 0, 0, 0), (0, 1, 17, 5), (0, 2, 35, 42), (0, 0, 20, 30)]:   # coordinates
+        e = np.zeros_like(x)
+        e[idx] = 1
+        numeric = (f(x + h * e) - f(x - h * e)) / (2 * h)
+        assert rel_error(dx[idx], numeric) < 1e-7
+
+
+def test_blending_a_style_with_itself_or_reordering_changes_nothing(tiny, rng):
+    a, b = _img(rng), _img(rng, 50, 40)
+    layers = S.DEFAULT_STYLE_LAYERS
+    single = style_targets(tiny, a, layers, 36)
+    doubled = style_targets(tiny, [a, a], layers, 36, blend=[0.3, 1.7])
+    for name in layers:
+        np.testing.assert_allclose(doubled[name], single[name], rtol=1e-12, atol=1e-15)
+    ab = style_targets(tiny, [a, b], layers, 36, blend=[1, 3])
+    ba = style_targets(tiny, [b, a], layers, 36, blend=[0.75, 0.25])
+    for name in layers:
+        np.testing.assert_allclose(ab[name], ba[name], rtol=1e-12, atol=1e-15)
+    content = _img(rng)
+    y1 = style_transfer(tiny, content, [a, b], blend=[1, 3], iterations=3, **TINY)
+    y2 = style_transfer(tiny, content, [b, a], blend=[6, 2], iterations=3, **TINY)
+    np.testing.assert_allclose(y1, y2, rtol=1e-10, atol=1e-12)
+
+
+def test_blend_weights_are_the_weighted_average(tiny, rng):
+    a, b = _img(rng), _img(rng)
+    ga, gb = (style_targets(tiny, s, ("fire3",), 36)["fire3"] for s in (a, b))
+    mix = style_targets(tiny, [a, b], ("fire3",), 36, blend=[1, 3])["fire3"]
+    np.testing.assert_allclose(mix, 0.25 * ga + 0.75 * gb, rtol=1e-12)
+
+
+def test_seeded_noise_runs_identical(tiny, rng):
+    content, style = _img(rng), _img(rng)
+    runs = [style_transfer(tiny, content, style, iterations=3, init="noise",
+                           rng=np.random.default_rng(5), **TINY) for _ in range(2)]
+    np.testing.assert_array_equal(*runs)
+
+
+def test_loss_decreases_on_tiny(tiny, rng):
+    history = []
+    style_transfer(tiny, _img(rng), _img(rng), iterations=30, history=history,
+                   learning_rate=0.05, decay_lr_at=25, decayed_lr=0.01, **TINY)
+    assert len(history) == 31
+    assert history[-1]["total"] < 0.5 * history[0]["total"]
+
+
+def test_grey_rgba_and_different_sizes_are_accepted(tiny, rng):
+    grey = _img(rng, 60, 80, channels=1)
+    rgba = _img(rng, 120, 45, channels=4)
+    x = style_transfer(tiny, grey, rgba, iterations=1, **TINY)
+    assert x.shape == (1, 3, 36, 48)                  # content short side 36, aspect kept
+    small = style_targets(tiny, rgba, ("fire5",), 36)["fire5"]
+    large = style_targets(tiny, rgba, ("fire5",), 72)["fire5"]
+    assert small.shape == large.shape and not np.allclose(small, large)
+
+
+def test_keep_colors_keeps_content_chrominance(tiny, rng):
+    content = _img(rng)
+    x = style_transfer(tiny, content, _img(rng), iterations=3, keep_colors=True, **TINY)
+    out = tiny.deprocess(x).astype(float) @ S._RGB_TO_YIQ.T
+    ref = tiny.deprocess(S.prepare_image(tiny, content, 36)).astype(float) @ S._RGB_TO_YIQ.T
+    clipped = (tiny.deprocess(x) == 0) | (tiny.deprocess(x) == 255)
+    ok = ~clipped.any(-1)
+    assert np.abs(out[ok, 1:] - ref[ok, 1:]).max() < 2.0
+
+
+def test_interrupt_returns_best_so_far(tiny, rng):
+    seen, images = [], []
+
+    def callback(t, x, losses):
+        seen.append(losses["total"])
+        images.append(x.copy())
+        if t == 3:
+            raise KeyboardInterrupt
+
+    with pytest.warns(UserWarning, match="interrupted"):
+        x = style_transfer(tiny, _img(rng), _img(rng), iterations=10, callback=callback, **TINY)
+    assert x.shape == (1, 3, 36, 43) and len(seen) == 4
+    np.testing.assert_array_equal(x, images[int(np.argmin(seen))])
+
+
+@pytest.mark.parametrize("kwargs,error,match", [
+    (dict(init="zeros"), ValueError, "unknown init 'zeros'; choose one of content, noise"),
+    (dict(style_layers=("conv1", "fire33"), style_weights=(1, 1)), ValueError,
+     "unknown style layer 'fire33'"),
+    (dict(style_weights=(1, 2)), ValueError, "style_weights has 2 entries"),
+    (dict(blend=[1, 2]), ValueError, "blend must have one weight per style"),
+    (dict(tv_weight=-1.0), ValueError, "tv_weight must be a non-negative"),
+    (dict(rng="x"), TypeError, "rng must be"),
+])
+def test_bad_arguments(tiny, rng, kwargs, error, match):
+    args = dict(TINY)
+    args.update(kwargs)
+    with pytest.raises(error, match=match):
+        style_transfer(tiny, _img(rng), _img(rng), iterations=1, **args)
+
+
+def test_unknown_style_name_lists_available(tiny):
+    with pytest.raises(ValueError, match="unknown style 'monet'; available styles: "
+                                         "composition_vii, the_scream, starry_night"):
+        S.load_style_image("monet")
+    with pytest.raises(ValueError, match="unknown preset 'monet'; available presets"):
+        style_transfer_preset(tiny, "monet")
+
+
+# --------------------------------------------------------------------------- real weights
+def _reduction(history):
+    return 1.0 - history[-1]["style"] / history[0]["style"]
+
+
+@pytest.mark.parametrize("preset", ["composition_vii", "the_scream", "starry_night"])
+def test_presets_lower_style_loss_80_percent(cnn, data, preset):
+    history = []
+    x = style_transfer_preset(cnn, preset, history=history)
+    assert x.shape == (1, 3, 192, 256)
+    assert _reduction(history) >= 0.80, f"{preset}: {_reduction(history):.1%}"
+    assert history[-1]["content"] < 1e6 and np.isfinite(x).all()
+
+
+def test_gram_texture_synthesis_lowers_loss_85_percent(cnn, data):
+    from minicnn.techniques import texture_synthesis
+    history = []
+    x = texture_synthesis(cnn, "starry_night", history=history, rng=0)
+    assert x.shape[:2] == (1, 3)
+    assert _reduction(history) >= 0.85, f"{_reduction(history):.1%}"

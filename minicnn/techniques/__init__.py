@@ -2,6 +2,10 @@
 (``cnn.forward``, ``cnn.backward``, ``cnn.preprocess``, ``cnn.deprocess``,
 ``cnn.layer_names``, ``cnn.layers``).  One module per family."""
 from .filters import activation_grid, filter_grid, tile_grid  # noqa: F401
+from .receptive import receptive_fields, channel_field, receptive_box, clip_box  # noqa: F401
+from .activations import activation_maps, activation_stats, zero_fraction, dead_channels  # noqa: F401,E501
+from .patches import top_patches, top_patches_many, patch_images, patch_grid, recompute_activation  # noqa: F401,E501
+from .features import extract_features, nearest_neighbors, neighbor_agreement, embed, pixel_features, thumbnails, tsne_grid, thumbnail_scatter, neighbor_rows  # noqa: F401,E501
 from .texture import efros_leung, texture_synthesis  # noqa: F401
 from .style import style_transfer, style_transfer_preset  # noqa: F401
 from .synthesis import class_visualization, deepdream, fgsm, gradient_ascent, invert_features, make_fooling_image  # noqa: F401,E501

@@ -41,16 +41,19 @@ def tile_grid(tiles, ncols=None, pad=1, pad_value=255, upscale=1):
     return grid
 
 
-def filter_grid(weights, ncols=None, upscale=1, pad=1):
+def filter_grid(weights, ncols=None, upscale=1, pad=1, max_filters=None, max_channels=None):
     """Filters (F, C, kh, kw) as a uint8 grid image.
 
     C == 3: one colour tile per filter (RGB, each min-max scaled to 0..255).
     Otherwise: one grey tile per (filter, input channel), a row per filter,
-    each tile min-max scaled on its own.
+    each tile min-max scaled on its own (the lecture's 16 x 7 x 7 example).
+    ``max_filters`` / ``max_channels`` show only the first ones (fire9's
+    expand3x3 has 256 x 64 tiles).
     """
     w = np.asarray(weights)
     if w.ndim != 4:
         raise ValueError(f"weights must have shape (F, C, kh, kw), got {w.shape}")
+    w = w[:max_filters, :max_channels]
     if w.shape[1] == 3:
         tiles = np.stack([normalize_tile(f.transpose(1, 2, 0)) for f in w])
         return tile_grid(tiles, ncols=ncols, pad=pad, upscale=upscale)

@@ -531,7 +531,8 @@ def embed(features, method="tsne", seed=0, n_components=2, perplexity=30.0, pca_
     projections on the top ``n_components`` orthonormal directions.
     ``"tsne"``: t-SNE (van der Maaten & Hinton 2008; scikit-learn ``TSNE``)
     after a PCA to ``pca_dims`` dimensions, PCA initialisation, perplexity
-    clipped to (N - 1) / 3 for small sets.  ``seed`` makes runs identical.
+    clipped to (N - 1) / 3 for small sets, one OpenMP thread.  ``seed`` makes
+    runs bit-identical.
     ``return_model`` also returns the fitted estimator.
     """
     from sklearn.decomposition import PCA
@@ -551,10 +552,14 @@ def embed(features, method="tsne", seed=0, n_components=2, perplexity=30.0, pca_
         dims = min(pca_dims, x.shape[0], x.shape[1])
         if x.shape[1] > dims:
             x = PCA(n_components=dims, svd_solver="full", random_state=seed).fit_transform(x)
+        from threadpoolctl import threadpool_limits
         model = TSNE(n_components=n_components, perplexity=min(perplexity, (len(x) - 1) / 3),
                      init="pca", random_state=seed, method="barnes_hut" if n_components < 4
                      else "exact")
-        y = model.fit_transform(x)
+        # one OpenMP thread: the Barnes-Hut gradient is then summed in a fixed order
+        # (bit-identical seeded runs), and it avoids spin-waiting on a busy machine
+        with threadpool_limits(limits=1, user_api="openmp"):
+            y = model.fit_transform(x)
     return (y, model) if return_model else y
 
 

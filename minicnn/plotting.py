@@ -5,7 +5,7 @@ functions (or the notebooks) draw them.
 """
 import numpy as np
 
-__all__ = ["pyplot", "show_images"]
+__all__ = ["pyplot", "show_images", "colorize", "overlay_heatmap", "show_attributions"]
 
 
 def pyplot():
@@ -34,6 +34,59 @@ def show_images(images, titles=None, ncols=None, size=3.0, path=None):
         ax.imshow(img, cmap="gray" if np.asarray(img).ndim == 2 else None)
         if titles is not None:
             ax.set_title(str(titles[i]), fontsize=9)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=100)
+    return fig
+
+
+# --------------------------------------------------------------------------- attribution maps
+def colorize(values, cmap="hot", vmin=None, vmax=None):
+    """A float map (H, W) -> uint8 RGB (H, W, 3) through a matplotlib colormap,
+    scaled from ``vmin`` (default: min) to ``vmax`` (default: max)."""
+    import matplotlib
+    v = np.asarray(values, dtype=np.float64)
+    lo = np.nanmin(v) if vmin is None else vmin
+    hi = np.nanmax(v) if vmax is None else vmax
+    t = np.clip((v - lo) / max(hi - lo, 1e-12), 0, 1)
+    rgba = matplotlib.colormaps[cmap](np.nan_to_num(t))
+    return np.round(255 * rgba[..., :3]).astype(np.uint8)
+
+
+def overlay_heatmap(img, heat, alpha=0.5, cmap="jet"):
+    """Blend a colorized map (H, W) over a uint8 image (H, W, 3) (Grad-CAM style);
+    a smaller map is resized to the image first (Pillow, bilinear)."""
+    from PIL import Image
+    heat = np.asarray(heat, dtype=np.float32)
+    if heat.shape != img.shape[:2]:
+        heat = np.asarray(Image.fromarray(heat, mode="F").resize(img.shape[1::-1],
+                                                                 Image.BILINEAR))
+    mixed = (1 - alpha) * img.astype(np.float64) + alpha * colorize(heat, cmap)
+    return np.clip(np.round(mixed), 0, 255).astype(np.uint8)
+
+
+def show_attributions(images, maps, titles=None, row_titles=None, cmap="hot", size=2.5,
+                      path=None):
+    """A grid: one row per image -- the image, then each of its maps.
+
+    images: list of uint8 (H, W, 3); maps: list (one per image) of lists of
+    (H, W) float maps (shown with ``cmap``) or uint8 RGB images; titles: one per
+    column (maps only); row_titles: one per row.  Saved to ``path`` when given.
+    """
+    plt = pyplot()
+    n, k = len(images), 1 + len(maps[0])
+    fig, axes = plt.subplots(n, k, figsize=(size * k, size * n), squeeze=False)
+    for r in range(n):
+        axes[r, 0].imshow(images[r])
+        if row_titles is not None:
+            axes[r, 0].set_title(str(row_titles[r]), fontsize=9)
+        for c, m in enumerate(maps[r]):
+            m = np.asarray(m)
+            axes[r, c + 1].imshow(m, cmap=cmap if m.ndim == 2 else None)
+            if titles is not None and r == 0:
+                axes[r, c + 1].set_title(str(titles[c]), fontsize=9)
+    for ax in axes.ravel():
+        ax.axis("off")
     fig.tight_layout()
     if path is not None:
         fig.savefig(path, dpi=100)

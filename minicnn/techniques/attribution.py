@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 __all__ = ["saliency_map", "class_score_gradient", "neuron_gradient", "neuron_gradients",
            "strongest_position", "receptive_field", "gradcam", "guided_gradcam", "smoothgrad",
            "integrated_gradients", "occlusion_map", "IG_METHODS", "SMOOTHGRAD_REDUCTIONS",
-           "OCCLUSION_OUTPUTS", "reduce_channels"]
+           "OCCLUSION_OUTPUTS", "reduce_channels", "gradient_to_image"]
 
 #: How a gradient (N, C, H, W) becomes a map: ``saliency`` = max_c |g| (Simonyan),
 #: ``abs_sum`` = sum_c |g|, ``none`` keeps (N, C, H, W).
@@ -128,6 +128,23 @@ def reduce_channels(g, reduce="saliency"):
     if reduce == "abs_sum":
         return np.abs(g).sum(axis=1)
     return g
+
+
+def gradient_to_image(g, clip_std=3.0):
+    """An input gradient (C, H, W) or (N, C, H, W) as uint8 RGB for display (the
+    way guided-backprop figures are drawn): centre at 0, divide by ``clip_std``
+    standard deviations, map [-1, 1] to [0, 255] (grey = 0).  Returns (H, W, 3)
+    or (N, H, W, 3)."""
+    g = np.asarray(g, dtype=np.float64)
+    single = g.ndim == 3
+    g = g[None] if single else g
+    if g.ndim != 4:
+        raise ValueError(f"g must have shape (C, H, W) or (N, C, H, W), got {g.shape}")
+    axes = (1, 2, 3)
+    z = (g - g.mean(axis=axes, keepdims=True)) / \
+        np.maximum(clip_std * g.std(axis=axes, keepdims=True), 1e-30)
+    img = np.round(127.5 * (np.clip(z, -1, 1) + 1)).astype(np.uint8).transpose(0, 2, 3, 1)
+    return img[0] if single else img
 
 
 # --------------------------------------------------------------------------- class scores

@@ -12,8 +12,9 @@ for a few rounds.  The energy of a labelling L (1 = foreground) is
     D_fg(z) = -log p(z | GMM_fg),  D_bg(z) = -log p(z | GMM_bg)
     V_pq = gamma * exp(-beta ||z_p - z_q||^2),  beta = 1 / (2 mean ||z_p - z_q||^2)
 
-over 4-connected neighbours p~q (colours z in 0..255).  Seeds are hard
-constraints.  The minimum of E is an s-t minimum cut (Boykov & Jolly 2001),
+over 4-connected neighbours p~q (colours z in 0..255).  By default the seeds
+only fit the colour models, as in the paper; ``hard_seeds=True`` also pins their
+labels (on real saliency maps, whose top 5% is scattered, that leaves speckle).  The minimum of E is an s-t minimum cut (Boykov & Jolly 2001),
 found with :func:`scipy.sparse.csgraph.maximum_flow`; the colour models are
 :class:`sklearn.mixture.GaussianMixture`.
 """
@@ -123,7 +124,7 @@ def _fit_gmm(colours, n_components, rng, max_samples):
 
 
 def segment_from_saliency(image, saliency, fg_quantile=0.95, bg_quantile=0.30, n_components=5,
-                          gamma=50.0, rounds=3, hard_seeds=True, max_samples=5000, rng=None,
+                          gamma=50.0, rounds=3, hard_seeds=False, max_samples=5000, rng=None,
                           return_info=False):
     """Binary object mask (H, W) from an image and its class saliency map.
 
@@ -132,7 +133,8 @@ def segment_from_saliency(image, saliency, fg_quantile=0.95, bg_quantile=0.30, n
     fg_quantile / bg_quantile: seed thresholds (paper: 95% and 30%);
     n_components: Gaussians per colour model; gamma: smoothness weight (GrabCut's
     50 for 0..255 colours); rounds: refit-and-cut iterations (stops early when the
-    mask no longer changes); hard_seeds: the seeds keep their labels;
+    mask no longer changes); hard_seeds: pin the seeds' labels (default False:
+    they only fit the first colour models);
     max_samples: pixels drawn to fit each mixture; rng: Generator or seed (None:
     seed 0).  With ``return_info`` also returns a dict with the seeds and the
     mask of every round.  See the module docstring for the energy.

@@ -1,0 +1,276 @@
+"""``saliency``, ``guided``, ``gradcam``, ``occlusion`` and ``segment`` commands.
+
+Each reads images (default: the first ``--count`` labelled photos of the shared
+``imagenet_sample`` folder, whose labels are the target classes), explains a class
+(``--class``; default the label when known, else the top prediction) and writes
+PNG panels into ``--out``.
+"""
+from pathlib import Path
+
+import numpy as np
+
+from . import add_common, load_model, positive_int
+
+SALIENCY_METHODS = ("saliency", "smoothgrad", "integrated")
+
+
+def register(sub):
+    def common(p, layer_default=None):
+        p.add_argument("images", nargs="*", help="image files (default: imagenet_sample photos)")
+        p.add_argument("--count", type=positive_int, default=5,
+                       help="how many imagenet_sample photos when no images are given")
+        p.add_argument("--class", dest="target", type=int, default=None,
+                       help="class index to explain (default: label or top prediction)")
+        add_common(p, seed=True, layer=layer_default is not None)
+        if layer_default is not None:
+            p.set_defaults(layer=layer_default)
+        return p
+
+    p = common(sub.add_parser("saliency", help="class saliency maps (Simonyan et al. 2014), "
+                                               "SmoothGrad or Integrated Gradients"))
+    p.add_argument("--method", choices=SALIENCY_METHODS, default="saliency")
+    p.add_argument("--steps", type=positive_int, default=None,
+                   help="SmoothGrad samples / IG steps (default 50)")
+    p.set_defaults(func=run_saliency)
+
+    p = common(sub.add_parser("guided", help="one neuron's input gradient under standard "
+                                             "backprop, deconvnet and guided backprop"),
+               layer_default="fire7")
+    p.add_argument("--channel", type=int, default=None,
+                   help="channel of --layer (default: the most active channel)")
+    p.add_argument("--position", default=None,
+                   help="i,j in the layer's map (default: the strongest activation)")
+    p.set_defaults(func=run_guided)
+
+    p = common(sub.add_parser("gradcam", help="Grad-CAM and guided Grad-CAM "
+                                              "(Selvaraju et al. 2017)"), layer_default="fire9")
+    p.set_defaults(func=run_gradcam)
+
+    p = common(sub.add_parser("occlusion", help="class probability under a sliding grey "
+                                                "square (Zeiler & Fergus 2014)"))
+    p.add_argument("--size", type=positive_int, default=32, help="square size (default 32)")
+    p.add_argument("--stride", type=positive_int, default=8, help="stride (default 8)")
+    p.add_argument("--batch-size", type=positive_int, default=16)
+    p.set_defaults(func=run_occlusion)
+
+    p = common(sub.add_parser("segment", help="object mask from a saliency map and a "
+                                              "graph cut (Simonyan et al. 2014, 3.2)"))
+    p.add_argument("--rounds", type=positive_int, default=3)
+    p.set_defaults(func=run_segment)
+
+
+# --------------------------------------------------------------------------- helpers
+def _inputs(cnn, args):
+    """[(stem, x (1, 3, 224, 224), label or None)] for the images or the sample photos."""
+    from ..data import imagenet_sample, load_image
+    if args.images:
+        paths, labels = [Path(p) for p in args.images], [None] * len(args.images)
+    else:
+        paths, labels = imagenet_sample(limit=args.count)
+        labels = [int(v) for v in labels]
+    return [(Path(p).stem, cnn.preprocess(load_image(p)), lab) for p, lab in zip(paths, labels)]
+
+
+def _target(cnn, x, requested, label):
+    if requested is not None:
+        if not 0 <= requested < cnn.num_classes:
+            raise ValueError(f"--class must be in 0..{cnn.num_classes - 1}, got {requested}")
+        return requested
+    if label is not None:
+        return label
+    return int(cnn.predict(x, top=1).indices[0, 0])
+
+
+def row(*images, gap=4):
+    """uint8 images (H, W, 3) or grey (H, W) of equal height side by side."""
+    imgs = [np.repeat(i[..., None], 3, axis=2) if i.ndim == 2 else i for i in images]
+    h = imgs[0].shape[0]
+    spacer = np.full((h, gap, 3), 255, np.uint8)
+    parts = []
+    for i in imgs:
+        parts += [i, spacer]
+    return np.concatenate(parts[:-1], axis=1)
+
+
+def _save(args, name, img):
+    from ..data import save_image
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    save_image(out / name, img)
+    print(f"wrote {out / name}")
+
+
+def _parse_position(text):
+    if text is None:
+        return None
+    try:
+        i, j = (int(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError(f"--position must be 'i,j' (two integers), got {text!r}") from None
+    return (i, j)
+
+
+def saliency_panel(cnn, x, y, method="saliency", steps=None, rng=None, progress=False):
+    """The image and its map under ``method`` side by side (uint8)."""
+    from ..plotting import colorize
+    from ..techniques.attribution import integrated_gradients, saliency_map, smoothgrad
+    if method == "saliency":
+        m = saliency_map(cnn, x, y)[0]
+    elif method == "smoothgrad":
+        m = smoothgrad(cnn, x, y, num_samples=steps or 50, rng=rng, progress=progress)[0]
+    else:
+        m = np.abs(integrated_gradients(cnn, x, y, steps=steps or 50, progress=progress)[0]) \
+            .max(axis=0)
+    return row(cnn.deprocess(x), colorize(m, "hot", vmin=0, vmax=np.quantile(m, 0.995)))
+
+
+def strongest_channel(cnn, x, layer):
+    cnn.layer_index(layer, "layer")
+    a = cnn.forward(x, end=layer)[0]
+    return int(a.reshape(a.shape[0], a.shape[1], -1).max(axis=2)[0].argmax())
+
+
+def guided_panel(cnn, x, layer, channel=None, position=None):
+    """Image, then standard / deconvnet / guided gradients of one neuron (uint8)."""
+    from ..techniques.attribution import gradient_to_image, neuron_gradients
+    channel = strongest_channel(cnn, x, layer) if channel is None else channel
+    g = neuron_gradients(cnn, x, layer, channel, position)
+    return row(cnn.deprocess(x), *(gradient_to_image(g[m][0]) for m in g)), channel
+
+
+def gradcam_panel(cnn, x, y, layer="fire9"):
+    from ..plotting import overlay_heatmap
+    from ..techniques.attribution import gradcam, gradient_to_image, guided_gradcam
+    img = cnn.deprocess(x)
+    cam = gradcam(cnn, x, y, layer=layer)[0]
+    ggc = guided_gradcam(cnn, x, y, layer=layer)[0]
+    return row(img, overlay_heatmap(img, cam), gradient_to_image(ggc))
+
+
+def occlusion_panel(cnn, x, y, size=32, stride=8, batch_size=16, progress=False):
+    from ..plotting import colorize
+    from ..techniques.attribution import occlusion_map
+    from PIL import Image
+    heat = occlusion_map(cnn, x, y, size=size, stride=stride, batch_size=batch_size,
+                         progress=progress)[0]
+    big = np.asarray(Image.fromarray(colorize(heat, "jet"))
+                     .resize(x.shape[:1:-1], Image.NEAREST))
+    return row(cnn.deprocess(x), big), heat
+
+
+def segment_panel(cnn, x, y, rounds=3, rng=None):
+    from ..plotting import colorize
+    from ..techniques.attribution import saliency_map
+    from ..techniques.segmentation import segment_from_saliency
+    img = cnn.deprocess(x)
+    sal = saliency_map(cnn, x, y)[0]
+    mask = segment_from_saliency(img, sal, rounds=rounds, rng=rng)
+    cut = np.where(mask[..., None], img, (0.25 * img + 0.75 * 255).astype(np.uint8))
+    return row(img, colorize(sal, "hot", vmin=0, vmax=np.quantile(sal, 0.995)), cut), mask
+
+
+# --------------------------------------------------------------------------- commands
+def run_saliency(args):
+    cnn = load_model(args)
+    rng = np.random.default_rng(args.seed)
+    for stem, x, label in _inputs(cnn, args):
+        y = _target(cnn, x, args.target, label)
+        panel = saliency_panel(cnn, x, y, args.method, args.steps, rng=rng, progress=True)
+        _save(args, f"{args.method}_{stem}_class{y}.png", panel)
+    return 0
+
+
+def run_guided(args):
+    cnn = load_model(args)
+    position = _parse_position(args.position)
+    for stem, x, _ in _inputs(cnn, args):
+        panel, channel = guided_panel(cnn, x, args.layer, args.channel, position)
+        _save(args, f"guided_{stem}_{args.layer}_ch{channel}.png", panel)
+    return 0
+
+
+def run_gradcam(args):
+    cnn = load_model(args)
+    for stem, x, label in _inputs(cnn, args):
+        y = _target(cnn, x, args.target, label)
+        _save(args, f"gradcam_{stem}_{args.layer}_class{y}.png", gradcam_panel(cnn, x, y,
+                                                                               args.layer))
+    return 0
+
+
+def run_occlusion(args):
+    cnn = load_model(args)
+    for stem, x, label in _inputs(cnn, args):
+        y = _target(cnn, x, args.target, label)
+        panel, _ = occlusion_panel(cnn, x, y, args.size, args.stride, args.batch_size,
+                                   progress=True)
+        _save(args, f"occlusion_{stem}_class{y}.png", panel)
+    return 0
+
+
+def run_segment(args):
+    cnn = load_model(args)
+    rng = np.random.default_rng(args.seed)
+    for stem, x, label in _inputs(cnn, args):
+        y = _target(cnn, x, args.target, label)
+        panel, _ = segment_panel(cnn, x, y, args.rounds, rng=rng)
+        _save(args, f"segment_{stem}_class{y}.png", panel)
+    return 0
+
+
+# --------------------------------------------------------------------------- demo
+def demo_section(cnn, report, args):
+    """Saliency, the three ReLU rules, Grad-CAM, SmoothGrad / IG, occlusion and
+    segmentation on labelled ImageNet photos (2 photos and fewer samples when quick)."""
+    from ..data import imagenet_sample, load_image
+    quick = getattr(args, "quick", False)
+    rng = getattr(args, "rng", None) or np.random.default_rng(0)
+    paths, labels = imagenet_sample(limit=2 if quick else 5)
+    items = [(Path(p).stem, cnn.preprocess(load_image(p)), int(lab))
+             for p, lab in zip(paths, labels)]
+
+    report.section("Saliency maps", "Simonyan et al. 2014: max over channels of "
+                   "|d score / d pixel| for the true class, one backward pass for the batch.")
+    for stem, x, y in items:
+        report.image(f"attr_saliency_{stem}", saliency_panel(cnn, x, y),
+                     caption=f"{cnn.class_name(y)} ({y})")
+
+    layer = "fire7"
+    report.section("Standard backprop, deconvnet and guided backprop",
+                   f"Input gradient of the strongest {layer} neuron of the most active "
+                   "channel under the three ReLU backward rules (left to right: image, "
+                   "standard, deconvnet, guided).")
+    for stem, x, _ in items[:2]:
+        panel, ch = guided_panel(cnn, x, layer)
+        report.image(f"attr_guided_{stem}", panel, caption=f"{layer} channel {ch}")
+
+    report.section("Grad-CAM and guided Grad-CAM", "Selvaraju et al. 2017, at fire9: "
+                   "the class-discriminative map, and guided backprop times that map.")
+    for stem, x, y in items[:2]:
+        report.image(f"attr_gradcam_{stem}", gradcam_panel(cnn, x, y),
+                     caption=f"{cnn.class_name(y)}")
+
+    n = 8 if quick else 25
+    stem, x, y = items[0]
+    report.section("SmoothGrad and Integrated Gradients",
+                   f"Smilkov et al. 2017 ({n} noisy samples, sigma 0.15) and Sundararajan "
+                   f"et al. 2017 ({n} steps from the mean-colour baseline).")
+    report.image(f"attr_smoothgrad_{stem}",
+                 saliency_panel(cnn, x, y, "smoothgrad", n, rng=rng), caption="SmoothGrad")
+    report.image(f"attr_ig_{stem}", saliency_panel(cnn, x, y, "integrated", n),
+                 caption="Integrated Gradients (|attribution|, max over channels)")
+
+    stride = 32 if quick else 16
+    report.section("Occlusion", f"Zeiler & Fergus 2014: probability of the true class as a "
+                   f"grey 48x48 square slides with stride {stride}.")
+    panel, heat = occlusion_panel(cnn, x, y, size=48, stride=stride)
+    report.image(f"attr_occlusion_{stem}", panel,
+                 caption=f"{cnn.class_name(y)}: min probability {np.nanmin(heat):.3f}, "
+                         f"max {np.nanmax(heat):.3f}")
+
+    report.section("Saliency to segmentation", "Simonyan et al. 2014, 3.2: seeds from the "
+                   "top 5% / bottom 30% of saliency, GMM colour models and a graph cut.")
+    for stem, x, y in items[:1 if quick else 3]:
+        panel, mask = segment_panel(cnn, x, y, rounds=2 if quick else 3, rng=rng)
+        report.image(f"attr_segment_{stem}", panel,
+                     caption=f"{cnn.class_name(y)}: {mask.mean():.0%} of pixels foreground")

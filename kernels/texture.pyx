@@ -14,11 +14,19 @@ W - win + 1): one weighted SSD per source window.
 The accumulation order is fixed (k outer, c inner, one add per term) so that
 the NumPy twin ``minicnn.techniques.texture.window_ssd_numpy`` gives
 bit-identical results.  Rows of ``out`` run in parallel (OpenMP ``prange``,
-GIL released); the innermost loop walks one contiguous source row so the C
+GIL released) when the call is large enough; the innermost loop walks one contiguous source row so the C
 compiler can vectorize it.  float32/float64 (fused).
 """
 from cython cimport floating
 from cython.parallel cimport prange
+
+cdef extern from "omp.h" nogil:
+    int omp_get_max_threads()
+
+#: below this many multiply-adds per call the search runs on one thread: a
+#: parallel region costs more than it saves on small sources, and on a busy
+#: machine an OpenMP barrier can wait for a whole scheduler time slice.
+cdef Py_ssize_t PARALLEL_WORK = 4000000
 
 
 def window_ssd(const floating[:, :, ::1] source, const floating[:, ::1] template,
@@ -35,6 +43,7 @@ def window_ssd(const floating[:, :, ::1] source, const floating[:, ::1] template
     cdef Py_ssize_t oh = out.shape[0], ow = out.shape[1]
     cdef Py_ssize_t i, j, k, c, a, b
     cdef floating t, w, d
+    cdef int threads
     if template.shape[0] != n_ch:
         raise ValueError(f"template has {template.shape[0]} channels, source has {n_ch}")
     if rows.shape[0] != n_k or cols.shape[0] != n_k or weights.shape[0] != n_k:
@@ -43,8 +52,9 @@ def window_ssd(const floating[:, :, ::1] source, const floating[:, ::1] template
         if rows[k] < 0 or cols[k] < 0 or rows[k] + oh > source.shape[1] \
                 or cols[k] + ow > source.shape[2]:
             raise ValueError("template offsets fall outside the source windows")
+    threads = 1 if oh * ow * n_k * n_ch < PARALLEL_WORK else omp_get_max_threads()
     with nogil:
-        for i in prange(oh, schedule="static"):
+        for i in prange(oh, schedule="static", num_threads=threads):
             for j in range(ow):
                 out[i, j] = 0
             for k in range(n_k):

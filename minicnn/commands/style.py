@@ -1,0 +1,235 @@
+"""``texture`` and ``style`` commands.
+
+    python -m minicnn texture brick                         # Efros-Leung, 64x64
+    python -m minicnn texture path/to/img.png --method gram --steps 200
+    python -m minicnn style tubingen starry_night           # cs231n's starry_night preset
+    python -m minicnn style --preset composition_vii
+    python -m minicnn style photo.jpg starry_night the_scream --blend 0.7,0.3 --keep-colors
+"""
+import argparse
+from pathlib import Path
+
+from . import add_common, load_model, positive_int
+
+#: texture synthesis methods (string registry)
+TEXTURE_METHODS = ("efros-leung", "gram")
+TEXTURE_NAMES = ("brick", "grass", "gravel")
+
+
+def _weights(text):
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") \
+            from None
+    return values
+
+
+def register(sub):
+    p = sub.add_parser("texture", help="texture synthesis: Efros-Leung (1999) or Gram "
+                                       "matrices (Gatys et al. 2015)")
+    p.add_argument("source", help="texture image path, or brick / grass / gravel from the "
+                                  "shared data, or a style name for --method gram")
+    p.add_argument("--method", choices=TEXTURE_METHODS, default="efros-leung")
+    p.add_argument("--size", type=positive_int, default=64,
+                   help="output side in pixels (default 64)")
+    p.add_argument("--source-size", type=positive_int, default=None,
+                   help="short side of the source (default: 64 for efros-leung, "
+                        "192 for gram)")
+    p.add_argument("--window", type=positive_int, default=11,
+                   help="efros-leung neighbourhood (odd, default 11)")
+    p.add_argument("--grey", action="store_true", help="efros-leung: synthesize in grey")
+    p.add_argument("--layers", default="conv1,fire3,fire4,fire5",
+                   help="gram: comma-separated style layers")
+    add_common(p, seed=True, steps=True)
+    p.set_defaults(func=run_texture)
+
+    p = sub.add_parser("style", help="neural style transfer (Gatys et al. 2016), cs231n "
+                                     "presets, style blends")
+    p.add_argument("content", nargs="?", default=None,
+                   help="content image path or name (default: the preset's, tubingen)")
+    p.add_argument("styles", nargs="*", help="style image paths or names "
+                   "(composition_vii, the_scream, starry_night)")
+    p.add_argument("--preset", default=None,
+                   help="cs231n parameter set: composition_vii, the_scream, starry_night, "
+                        "feature_inversion, texture_starry_night (default: the first style's "
+                        "name when it is a preset, else starry_night)")
+    p.add_argument("--blend", type=_weights, default=None,
+                   help="comma-separated weights, one per style (normalized to sum 1)")
+    p.add_argument("--image-size", type=positive_int, default=None, help="content short side")
+    p.add_argument("--style-size", type=positive_int, default=None,
+                   help="style short side (larger -> larger strokes)")
+    p.add_argument("--content-weight", type=float, default=None)
+    p.add_argument("--style-weights", type=_weights, default=None)
+    p.add_argument("--tv-weight", type=float, default=None)
+    p.add_argument("--init", choices=("content", "noise"), default=None)
+    p.add_argument("--keep-colors", action="store_true", help="keep the content's colours")
+    add_common(p, seed=True, steps=True)
+    p.set_defaults(func=run_style)
+
+
+# --------------------------------------------------------------------------- texture
+def _texture_source(name):
+    from ..data import data_dir, load_image
+    if name in TEXTURE_NAMES and not Path(name).exists():
+        root = data_dir(required=True)
+        return load_image(root / "images" / "textures" / f"{name}.png")
+    from ..techniques.style import load_style_image
+    return load_style_image(name)
+
+
+def _resize_short(img, size):
+    from ..data import resize_short_side
+    return resize_short_side(img, size)
+
+
+def run_texture(args):
+    import numpy as np
+
+    from ..data import save_image
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = Path(args.source).stem
+    img = _texture_source(args.source)
+    if args.method == "efros-leung":
+        from ..techniques.texture import TEXTURE_BACKEND, efros_leung
+        src = _resize_short(img, args.source_size or 64)
+        if args.grey:
+            src = np.round(src.mean(-1)).astype(np.uint8)
+        result = efros_leung(src, args.size, window=args.window, rng=args.seed, progress=True)
+        path = out / f"texture_efros_leung_{stem}.png"
+        print(f"efros-leung ({TEXTURE_BACKEND} kernel)")
+    else:
+        from ..techniques.texture import texture_synthesis
+        cnn = load_model(args)
+        layers = tuple(s for s in args.layers.split(",") if s)
+        defaults = (300000, 1000, 15, 3)
+        weights = defaults[:len(layers)] if len(layers) <= 4 else (1.0,) * len(layers)
+        style_size = args.source_size or 192
+        x = texture_synthesis(cnn, img, style_layers=layers, style_weights=weights,
+                              style_size=style_size, out_size=max(args.size, 48),
+                              iterations=args.steps or 200, rng=args.seed, progress=True)
+        result = cnn.deprocess(x)
+        path = out / f"texture_gram_{stem}.png"
+    save_image(path, result)
+    print(f"wrote {path}")
+    return 0
+
+
+# --------------------------------------------------------------------------- style
+def run_style(args):
+    from ..data import save_image
+    from ..techniques.style import PRESETS, style_transfer_preset
+    preset = args.preset
+    if preset is None:
+        first = Path(args.styles[0]).stem if args.styles else None
+        preset = first if first in PRESETS else "starry_night"
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; available presets: {', '.join(PRESETS)}")
+    overrides = {}
+    if args.content is not None:
+        overrides["content"] = args.content
+    if args.styles:
+        overrides["styles"] = list(args.styles) if len(args.styles) > 1 else args.styles[0]
+    for key in ("image_size", "style_size", "content_weight", "style_weights", "tv_weight",
+                "init", "blend"):
+        value = getattr(args, key)
+        if value is not None:
+            overrides[key] = value
+    if args.keep_colors:
+        overrides["keep_colors"] = True
+    if args.steps:
+        overrides["iterations"] = args.steps
+    cnn = load_model(args)
+    history = []
+    x = style_transfer_preset(cnn, preset, rng=args.seed, progress=True, history=history,
+                              **overrides)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    content = Path(str(overrides.get("content", PRESETS[preset]["content"]))).stem
+    styles = overrides.get("styles", PRESETS[preset]["styles"])
+    styles = styles if isinstance(styles, list) else [styles]
+    name = "+".join(Path(str(s)).stem for s in styles)
+    path = out / f"style_{content}_{name}.png"
+    save_image(path, cnn.deprocess(x))
+    if history and history[0]["style"] > 0:
+        print(f"style loss {history[0]['style']:.4g} -> {history[-1]['style']:.4g} "
+              f"({1 - history[-1]['style'] / history[0]['style']:.1%} lower)")
+    print(f"wrote {path}")
+    return 0
+
+
+# --------------------------------------------------------------------------- demo
+def demo_section(cnn, report, args):
+    """Efros-Leung and Gram textures, style transfer with each preset, a blend."""
+    import time
+
+    import numpy as np
+
+    from ..data import data_dir, load_image, resize_short_side
+    from ..techniques.style import style_transfer_preset
+    from ..techniques.texture import TEXTURE_BACKEND, efros_leung, texture_synthesis
+    root = data_dir()
+    if root is None:
+        report.section("Texture synthesis and style transfer",
+                       "Skipped: the shared data folder was not found (set MINICNN_DATA).")
+        return
+    quick = getattr(args, "quick", False)
+    seed = int(args.rng.integers(1 << 31)) if hasattr(args, "rng") else 0
+    report.section("Texture synthesis: Efros & Leung (1999)",
+                   f"Pixel-by-pixel non-parametric sampling with an 11x11 Gaussian-weighted "
+                   f"window, from a {32 if quick else 64}-pixel source "
+                   f"({TEXTURE_BACKEND} window-search kernel).")
+    for name in ("brick",) if quick else ("brick", "grass", "gravel"):
+        src = resize_short_side(load_image(root / "images" / "textures" / f"{name}.png"),
+                                32 if quick else 64)
+        t = time.perf_counter()
+        out = efros_leung(src, 32 if quick else 64, window=11, rng=seed)
+        dt = time.perf_counter() - t
+        report.image(f"texture_source_{name}", np.kron(src, np.ones((2, 2, 1), np.uint8)),
+                     caption=f"source {name}")
+        report.image(f"texture_efros_leung_{name}", np.kron(out, np.ones((2, 2, 1), np.uint8)),
+                     caption=f"Efros-Leung, {dt:.1f} s")
+
+    iters = 20 if quick else 200
+    report.section("Texture synthesis: Gram matrices (Gatys et al. 2015)",
+                   f"From noise, {iters} Adam iterations matching the Gram matrices of "
+                   "Starry Night: only conv1 (small-scale colour and edges), up to fire3, "
+                   "and conv1+fire3+fire4+fire5 (larger structures).")
+    layer_sets = [("conv1",), ("conv1", "fire3"), ("conv1", "fire3", "fire4", "fire5")]
+    for layers in layer_sets[-1:] if quick else layer_sets:
+        weights = (300000, 1000, 15, 3)[:len(layers)]
+        x = texture_synthesis(cnn, "starry_night", style_layers=layers, style_weights=weights,
+                              out_size=(96, 96) if quick else (192, 192), iterations=iters,
+                              rng=seed)
+        report.image(f"texture_gram_{'_'.join(layers)}", cnn.deprocess(x),
+                     caption="layers " + ", ".join(layers))
+
+    report.section("Neural style transfer (Gatys et al. 2016)",
+                   f"cs231n's three parameter sets on Tubingen, {iters} iterations, "
+                   "one forward and one backward pass per iteration; a 50/50 blend of "
+                   "Starry Night and The Scream; Starry Night keeping the photo's colours.")
+    rows = []
+    presets = ("starry_night",) if quick else ("composition_vii", "the_scream", "starry_night")
+    size = {"image_size": 96} if quick else {}
+    for preset in presets:
+        history = []
+        t = time.perf_counter()
+        x = style_transfer_preset(cnn, preset, iterations=iters, history=history, **size)
+        dt = time.perf_counter() - t
+        drop = 1 - history[-1]["style"] / history[0]["style"]
+        rows.append((preset, f"{dt:.1f}", f"{drop:.1%}"))
+        report.image(f"style_{preset}", cnn.deprocess(x), caption=f"{preset}: style loss "
+                     f"-{drop:.0%} in {dt:.1f} s")
+    if not quick:
+        x = style_transfer_preset(cnn, "starry_night", styles=["starry_night", "the_scream"],
+                                  blend=[0.5, 0.5])
+        report.image("style_blend_starry_scream", cnn.deprocess(x),
+                     caption="blend 0.5 starry night + 0.5 the scream")
+        x = style_transfer_preset(cnn, "starry_night", keep_colors=True)
+        report.image("style_starry_keep_colors", cnn.deprocess(x),
+                     caption="starry night, content colours kept")
+        x = style_transfer_preset(cnn, "feature_inversion", rng=seed)
+        report.image("style_feature_inversion", cnn.deprocess(x),
+                     caption="feature inversion of fire2 from noise")
+    report.table(rows, header=("preset", "seconds", "style loss reduction"))

@@ -1,0 +1,213 @@
+"""Technique benchmarks: minicnn vs. the same procedure in PyTorch (when importable).
+
+    python benchmarks/bench_techniques.py                  # every workload
+    python benchmarks/bench_techniques.py --only saliency --repeats 7
+    python benchmarks/bench_techniques.py --no-torch
+
+Each workload is an entry of :data:`WORKLOADS`: a name mapped to a ``Workload``
+with a description, a ``minicnn(ctx)`` and an optional ``torch(ctx)`` builder.  A
+builder prepares its inputs and returns a zero-argument function that runs the
+procedure once; that function is timed ``--repeats`` times after one warm-up,
+and the median is reported.  minicnn and PyTorch run in separate blocks (all
+minicnn repeats, then all PyTorch repeats), both on 2 threads (set before NumPy
+and torch are imported; ``--threads`` changes it).  The ratio is
+minicnn / PyTorch: below 1 minicnn is faster.  ``target`` is the ratio a
+workload should stay under.
+
+To add a workload: write the two builders and add one ``WORKLOADS[name] =
+Workload(...)`` line.  ``ctx`` (a :class:`Context`) lazily provides the
+pretrained model (``ctx.cnn``), a PyTorch SqueezeNet 1.1 built from the same
+weights (``ctx.torch_model``, see :func:`torch_squeezenet`) and labelled
+ImageNet photos (``ctx.photos(n)`` -> (x (n, 3, 224, 224), labels)).
+
+PyTorch is an optional peer only (``pip install torch``); there is no
+torchvision here, so :func:`torch_squeezenet` writes SqueezeNet 1.1 with
+``torch.nn.functional`` from ``cnn.params``.
+"""
+import argparse
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+
+def _set_threads(n):
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(n)
+
+
+if __name__ == "__main__":          # before NumPy is imported anywhere
+    _pre = argparse.ArgumentParser(add_help=False)
+    _pre.add_argument("--threads", type=int, default=2)
+    _set_threads(_pre.parse_known_args()[0].threads)
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+# --------------------------------------------------------------------------- PyTorch peer
+def torch_squeezenet(cnn):
+    """SqueezeNet 1.1 in PyTorch from ``cnn.params`` (torchvision's layout):
+    returns ``forward(x) -> (N, 1000)`` scores, same blocks as minicnn (ceil-mode
+    pools, ReLU after conv10, global average pool).  Weights don't require grad."""
+    import torch
+    import torch.nn.functional as F
+    p = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in cnn.params.items()}
+
+    def conv(x, name, stride=1, pad=0):
+        return F.relu(F.conv2d(x, p[name + "/W"], p[name + "/b"], stride=stride, padding=pad))
+
+    def fire(x, name):
+        s = conv(x, f"{name}/squeeze1x1")
+        return torch.cat([conv(s, f"{name}/expand1x1"), conv(s, f"{name}/expand3x3", pad=1)], 1)
+
+    def pool(x):
+        return F.max_pool2d(x, 3, 2, ceil_mode=True)
+
+    def forward(x):
+        x = pool(conv(x, "conv1", stride=2))
+        x = pool(fire(fire(x, "fire2"), "fire3"))
+        x = pool(fire(fire(x, "fire4"), "fire5"))
+        for name in ("fire6", "fire7", "fire8", "fire9"):
+            x = fire(x, name)
+        return F.adaptive_avg_pool2d(conv(x, "conv10"), 1).flatten(1)
+
+    return forward
+
+
+def torch_available():
+    try:
+        import torch  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+class Context:
+    """Shared, lazily built inputs of the workloads."""
+
+    def __init__(self, threads=2):
+        self.threads = threads
+        self._cnn = self._torch_model = None
+        self._photos = {}
+
+    @property
+    def cnn(self):
+        if self._cnn is None:
+            import minicnn
+            self._cnn = minicnn.load_squeezenet()
+        return self._cnn
+
+    @property
+    def torch_model(self):
+        if self._torch_model is None:
+            import torch
+            torch.set_num_threads(self.threads)
+            self._torch_model = torch_squeezenet(self.cnn)
+        return self._torch_model
+
+    def photos(self, n):
+        if n not in self._photos:
+            from minicnn.data import imagenet_sample, load_image
+            paths, labels = imagenet_sample(limit=n)
+            self._photos[n] = (self.cnn.preprocess([load_image(p) for p in paths]), labels)
+        return self._photos[n]
+
+
+@dataclass
+class Workload:
+    description: str
+    minicnn: Callable                  # ctx -> run()
+    torch: Optional[Callable] = None   # ctx -> run()
+    target: Optional[float] = None     # ratio minicnn / torch to stay under
+    reference: str = ""                # PyTorch time measured on the reference machine
+
+
+# --------------------------------------------------------------------------- saliency
+def saliency_minicnn(ctx):
+    from minicnn.techniques import saliency_map
+    x, y = ctx.photos(5)
+    return lambda: saliency_map(ctx.cnn, x, y)
+
+
+def saliency_torch(ctx):
+    import torch
+    model = ctx.torch_model
+    x0, y = ctx.photos(5)
+    yt = torch.from_numpy(np.asarray(y))[:, None]
+
+    def run():
+        x = torch.from_numpy(x0).requires_grad_(True)
+        model(x).gather(1, yt).sum().backward()
+        return x.grad.abs().amax(dim=1).numpy()
+    return run
+
+
+WORKLOADS = {
+    "saliency": Workload("saliency maps of 5 photos at 224 px (one forward + backward "
+                         "to the pixels)", saliency_minicnn, saliency_torch, target=1.3,
+                         reference="95 ms"),
+}
+
+
+# --------------------------------------------------------------------------- timing
+def time_median(fn, repeats, warmup=1):
+    """Median wall time (s) of ``fn()`` over ``repeats`` runs after ``warmup`` runs."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return float(np.median(times)), times
+
+
+def _fmt(t):
+    return "-" if t is None else (f"{t * 1e3:8.1f} ms" if t < 1 else f"{t:8.2f} s ")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", default=None,
+                        help=f"comma-separated workloads (default all: {', '.join(WORKLOADS)})")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch peer")
+    args = parser.parse_args(argv)
+    names = list(WORKLOADS) if args.only is None else args.only.split(",")
+    unknown = [n for n in names if n not in WORKLOADS]
+    if unknown:
+        parser.error(f"unknown workload(s) {unknown}; choose from {', '.join(WORKLOADS)}")
+    use_torch = not args.no_torch and torch_available()
+    ctx = Context(args.threads)
+    print(f"threads {args.threads}, repeats {args.repeats} (medians), "
+          f"PyTorch {'on' if use_torch else 'off'}")
+    rows = []
+    for name in names:
+        w = WORKLOADS[name]
+        print(f"\n[{name}] {w.description}")
+        t_ours, all_ours = time_median(w.minicnn(ctx), args.repeats)      # block 1: minicnn
+        print(f"  minicnn {_fmt(t_ours)}  (runs: {', '.join(f'{t:.3f}' for t in all_ours)})")
+        t_torch = None
+        if use_torch and w.torch is not None:                              # block 2: PyTorch
+            t_torch, all_torch = time_median(w.torch(ctx), args.repeats)
+            print(f"  pytorch {_fmt(t_torch)}  (runs: "
+                  f"{', '.join(f'{t:.3f}' for t in all_torch)})")
+        ratio = None if t_torch is None else t_ours / t_torch
+        rows.append((name, t_ours, t_torch, ratio, w.target, w.reference))
+    print(f"\n{'workload':<12} {'minicnn':>11} {'pytorch':>11} {'ratio':>7} {'target':>7}  "
+          f"reference")
+    for name, a, b, r, target, ref in rows:
+        ok = "" if r is None or target is None else ("  ok" if r <= target else "  SLOWER")
+        print(f"{name:<12} {_fmt(a):>11} {_fmt(b):>11} "
+              f"{'-' if r is None else f'{r:.2f}':>7} "
+              f"{'-' if target is None else f'<={target:g}':>7}  {ref}{ok}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -91,3 +91,57 @@ def show_attributions(images, maps, titles=None, row_titles=None, cmap="hot", si
     if path is not None:
         fig.savefig(path, dpi=100)
     return fig
+
+
+def show_embedding(embedding, thumbs, zoom=1.0, size=8.0, title=None, path=None):
+    """Scatter of image thumbnails at their 2-d embedding (PCA / t-SNE) positions.
+
+    embedding: (N, 2); thumbs: (N, t, t, 3) uint8.  Saved to ``path`` when given."""
+    plt = pyplot()
+    from matplotlib.offsetbox import AnnotationBbox, OffsetImage
+    emb = np.asarray(embedding, dtype=np.float64)
+    fig, ax = plt.subplots(figsize=(size, size))
+    ax.scatter(emb[:, 0], emb[:, 1], s=2, alpha=0.0)
+    for (x, y), th in zip(emb, thumbs):
+        ax.add_artist(AnnotationBbox(OffsetImage(th, zoom=zoom), (x, y), frameon=False))
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=100)
+    return fig
+
+
+def show_neighbor_rows(query, feature_nbrs, pixel_nbrs=None, size=1.4, path=None):
+    """The lecture's nearest-neighbour figure: per row a query, its k neighbours in
+    feature space and (optionally) its k neighbours in pixel space.
+
+    query: (Q, t, t, 3); feature_nbrs / pixel_nbrs: (Q, k, t, t, 3) uint8."""
+    plt = pyplot()
+    q = np.asarray(query)
+    groups = [("feature", np.asarray(feature_nbrs))]
+    if pixel_nbrs is not None:
+        groups.append(("pixel", np.asarray(pixel_nbrs)))
+    k = groups[0][1].shape[1]
+    ncols = 1 + k * len(groups)
+    fig, axes = plt.subplots(len(q), ncols, figsize=(size * ncols, size * len(q)),
+                             squeeze=False)
+    for r in range(len(q)):
+        axes[r, 0].imshow(q[r])
+        for g, (name, nb) in enumerate(groups):
+            for j in range(k):
+                axes[r, 1 + g * k + j].imshow(nb[r, j])
+                if r == 0:
+                    axes[r, 1 + g * k + j].set_title(f"{name} {j + 1}", fontsize=8)
+    axes[0, 0].set_title("query", fontsize=8)
+    for ax in axes.ravel():
+        ax.axis("off")
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=100)
+    return fig
+
+
+__all__ += ["show_embedding", "show_neighbor_rows"]

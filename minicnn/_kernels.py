@@ -1,0 +1,312 @@
+"""The one place that imports the compiled kernels, and their NumPy twins.
+
+Kernels (same signature in both implementations; float32/float64 in any
+memory layout, dtype preserved; see the docstrings of the NumPy twins below):
+
+    im2col(x, kh, kw, sh, sw, ph, pw, row0=0, row1=None, out=None) -> cols
+        x: (N, C, H, W) -> cols: (N, C*kh*kw, (row1-row0)*Wo)
+        cols[n, (c*kh+u)*kw+v, i*Wo+j] = xpad[n, c, (row0+i)*sh+u, j*sw+v]
+    col2im(cols, x_shape, kh, kw, sh, sw, ph, pw, row0=0, out=None, accumulate=True) -> dx
+        the adjoint of im2col (scatter-add, padding cropped)
+    maxpool_forward(x, kh, kw, sh, sw, ph, pw, ho, wo) -> (out, argmax int32)
+    maxpool_backward(dout, argmax, h, w) -> dx
+
+Selection, read once at import:
+
+- ``MINICNN_PURE_NUMPY=1`` forces the NumPy twins (the compiled modules are not
+  even imported);
+- otherwise each compiled module (``minicnn._im2col``, ``minicnn._maxpool``,
+  built from ``kernels/*.pyx``) is used when importable; a missing one falls
+  back to its twins with one ``RuntimeWarning`` that says how to build it;
+- ``MINICNN_REQUIRE_EXT=1`` turns a missing module into an ``ImportError``.
+
+``BACKEND`` is ``"cython"`` (all compiled), ``"numpy"`` (none) or ``"mixed"``;
+``KERNEL_SOURCES`` maps each kernel to where it comes from; ``describe()``
+formats that for :func:`minicnn.show_config`.  Both implementations stay
+reachable for side-by-side tests: ``_kernels.numpy.im2col`` and
+``_kernels.cython.im2col`` (``cython`` is ``None`` when not built), or
+``get_kernels("numpy" | "cython")``.
+"""
+import importlib
+import os
+import types
+import warnings
+
+import numpy as np
+
+__all__ = ["BACKEND", "KERNEL_SOURCES", "KERNEL_NAMES", "describe", "get_kernels",
+           "im2col", "col2im", "maxpool_forward", "maxpool_backward", "numpy", "cython"]
+
+KERNEL_NAMES = ("im2col", "col2im", "maxpool_forward", "maxpool_backward")
+#: compiled module (under the ``minicnn`` package) -> kernels it provides
+_MODULES = {"_im2col": ("im2col", "col2im"),
+            "_maxpool": ("maxpool_forward", "maxpool_backward")}
+
+
+def _flag(name):
+    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
+PURE_NUMPY = _flag("MINICNN_PURE_NUMPY")
+REQUIRE_EXT = _flag("MINICNN_REQUIRE_EXT")
+
+
+# =========================================================================== NumPy twins
+def _as_float(a, name):
+    a = np.asarray(a)
+    if a.dtype != np.float32 and a.dtype != np.float64:
+        raise TypeError(f"{name} must be float32 or float64, got {a.dtype}")
+    return a
+
+
+def _check_geometry(kh, kw, sh, sw, ph, pw):
+    if min(kh, kw, sh, sw) < 1 or min(ph, pw) < 0:
+        raise ValueError("kernel and stride must be positive, padding non-negative")
+
+
+def _padded_rows(x, kh, sh, ph, pw, row0, row1):
+    """The zero-padded input rows that output rows [row0, row1) read.
+
+    Returns xp: (N, C, (row1-row0-1)*sh + kh, W + 2*pw) with
+    xp[:, :, t, :] = xpad[:, :, row0*sh + t, :]  (only these rows are padded/copied).
+    """
+    N, C, H, W = x.shape
+    top = row0 * sh - ph                            # first input row read (may be < 0)
+    nr = (row1 - row0 - 1) * sh + kh
+    xp = np.zeros((N, C, nr, W + 2 * pw), dtype=x.dtype)
+    a, b = max(top, 0), min(top + nr, H)
+    if a < b:
+        xp[:, :, a - top:b - top, pw:pw + W] = x[:, :, a:b, :]
+    return xp
+
+
+def im2col_numpy(x, kh, kw, sh, sw, ph, pw, row0=0, row1=None, out=None):
+    """Columns of x for output rows ``row0 <= r < row1`` (NumPy strided copy).
+
+    x: (N, C, H, W) -> cols: (N, C*kh*kw, (row1-row0)*Wo), Wo = (W + 2pw - kw)//sw + 1,
+    cols[n, (c*kh+u)*kw+v, i*Wo+j] = xpad[n, c, (row0+i)*sh+u, j*sw+v]
+    so that W.reshape(F, -1) @ cols[n] = out[n, :, row0:row1, :] in NCHW order.
+    """
+    x = _as_float(x, "x")
+    if x.ndim != 4:
+        raise ValueError(f"x must be (N, C, H, W), got shape {x.shape}")
+    _check_geometry(kh, kw, sh, sw, ph, pw)
+    N, C, H, W = x.shape
+    ho = (H + 2 * ph - kh) // sh + 1
+    wo = (W + 2 * pw - kw) // sw + 1
+    row1 = ho if row1 is None else int(row1)
+    row0 = int(row0)
+    if not (0 <= row0 <= row1 <= ho) or wo < 1:
+        raise ValueError(f"bad output rows [{row0}, {row1}) for {ho}x{wo} output")
+    R = row1 - row0
+    shape = (N, C * kh * kw, R * wo)
+    if out is None:
+        out = np.empty(shape, dtype=x.dtype)
+    elif (out.shape != shape or out.dtype != x.dtype or not out.flags.c_contiguous
+          or not out.flags.writeable):
+        raise ValueError(f"out must be a writeable C-contiguous {x.dtype} array of "
+                         f"shape {shape}")
+    if out.size == 0:
+        return out
+    xp = _padded_rows(x, kh, sh, ph, pw, row0, row1)
+    s = xp.strides
+    # view (N, C, kh, kw, R, Wo) of the windows, then one strided copy into out
+    win = np.lib.stride_tricks.as_strided(
+        xp, shape=(N, C, kh, kw, R, wo),
+        strides=(s[0], s[1], s[2], s[3], s[2] * sh, s[3] * sw), writeable=False)
+    out.reshape(N, C, kh, kw, R, wo)[...] = win
+    return out
+
+
+def col2im_numpy(cols, x_shape, kh, kw, sh, sw, ph, pw, row0=0, out=None, accumulate=True):
+    """Adjoint of :func:`im2col_numpy`: scatter-add columns onto (N, C, H, W).
+
+    dx[n, c, y, x] = sum over (u, v, i, j) with (row0+i)*sh+u-ph = y, j*sw+v-pw = x
+    of cols[n, (c*kh+u)*kw+v, i*Wo+j]; entries that fell in the padding are dropped
+    (crop is the adjoint of pad).  out=None returns a new array; otherwise adds
+    into ``out`` (``accumulate=True``) or overwrites it, and returns it.
+    """
+    cols = _as_float(cols, "cols")
+    _check_geometry(kh, kw, sh, sw, ph, pw)
+    N, C, H, W = (int(s) for s in x_shape)
+    ho = (H + 2 * ph - kh) // sh + 1
+    wo = (W + 2 * pw - kw) // sw + 1
+    if wo < 1 or cols.ndim != 3 or cols.shape[0] != N or cols.shape[1] != C * kh * kw \
+            or cols.shape[2] % wo:
+        raise ValueError(f"cols of shape {cols.shape} do not match x_shape {tuple(x_shape)}")
+    R = cols.shape[2] // wo
+    row0 = int(row0)
+    if not (0 <= row0 and row0 + R <= ho):
+        raise ValueError(f"bad output rows [{row0}, {row0 + R}) for {ho} output rows")
+    if out is None:
+        out = np.zeros((N, C, H, W), dtype=cols.dtype)
+    else:
+        if (out.shape != (N, C, H, W) or out.dtype != cols.dtype or not out.flags.writeable):
+            raise ValueError(f"out must be a writeable {cols.dtype} array of shape "
+                             f"{(N, C, H, W)}")
+        if not accumulate:
+            out[...] = 0
+    if out.size == 0 or R == 0:
+        return out
+    top = row0 * sh - ph
+    nr = (R - 1) * sh + kh
+    dxp = np.zeros((N, C, nr, W + 2 * pw), dtype=cols.dtype)     # padded strip of dx
+    c6 = cols.reshape(N, C, kh, kw, R, wo)
+    for u in range(kh):
+        for v in range(kw):
+            dxp[:, :, u:u + (R - 1) * sh + 1:sh, v:v + (wo - 1) * sw + 1:sw] += c6[:, :, u, v]
+    a, b = max(top, 0), min(top + nr, H)
+    if a < b:
+        out[:, :, a:b, :] += dxp[:, :, a - top:b - top, pw:pw + W]      # crop = pad^T
+    return out
+
+
+def maxpool_forward_numpy(x, kh, kw, sh, sw, ph, pw, ho, wo):
+    """Max pool x: (N, C, H, W) -> (out (N, C, ho, wo), argmax int32 (N, C, ho, wo)).
+
+    Window (i, j) = rows i*sh-ph .. +kh, columns j*sw-pw .. +kw clipped to the
+    image (padding is -inf and never chosen; ceil-mode windows may hang over the
+    bottom/right edge); argmax = y*W + x of the first maximum in row-major window
+    order (a NaN beats numbers, the first NaN wins, as ``np.argmax``).
+    Loops over the kh*kw window offsets, each a vectorized compare/select.
+    """
+    x = _as_float(x, "x")
+    if x.ndim != 4:
+        raise ValueError(f"x must be (N, C, H, W), got shape {x.shape}")
+    _check_geometry(kh, kw, sh, sw, ph, pw)
+    N, C, H, W = x.shape
+    if ph >= kh or pw >= kw or (ho and (ho - 1) * sh - ph >= H) or \
+            (wo and (wo - 1) * sw - pw >= W) or min(ho, wo) < 0:
+        raise ValueError(f"output {ho}x{wo} has windows outside the {H}x{W} input")
+    out = np.full((N, C, ho, wo), -np.inf, dtype=x.dtype)
+    ii, jj = np.arange(ho), np.arange(wo)
+    # start at each window's first in-bounds element (an all -inf window picks it)
+    argmax = np.empty((N, C, ho, wo), dtype=np.int32)
+    argmax[...] = (np.maximum(ii * sh - ph, 0)[:, None] * W
+                   + np.maximum(jj * sw - pw, 0)[None, :]).astype(np.int32)
+    if out.size == 0:
+        return out, argmax
+    hp = max((ho - 1) * sh + kh, H + ph)
+    wp = max((wo - 1) * sw + kw, W + pw)
+    xp = np.full((N, C, hp, wp), -np.inf, dtype=x.dtype)
+    xp[:, :, ph:ph + H, pw:pw + W] = x
+    for u in range(kh):
+        rows = ii * sh + u - ph                              # input row of offset u
+        rin = (rows >= 0) & (rows < H)
+        for v in range(kw):
+            cols_ = jj * sw + v - pw
+            cin = (cols_ >= 0) & (cols_ < W)
+            val = xp[:, :, u:u + (ho - 1) * sh + 1:sh, v:v + (wo - 1) * sw + 1:sw]
+            take = (val > out) | (np.isnan(val) & ~np.isnan(out))
+            take &= rin[:, None] & cin[None, :]
+            np.copyto(out, val, where=take)
+            np.copyto(argmax, (rows[:, None] * W + cols_[None, :]).astype(np.int32),
+                      where=take)
+    return out, argmax
+
+
+def maxpool_backward_numpy(dout, argmax, h, w):
+    """Scatter-add dout (N, C, ho, wo) onto dx (N, C, h, w) through the flat argmax.
+
+    dx[n, c].flat[argmax[n, c, i, j]] += dout[n, c, i, j]   (overlapping windows add).
+    The local derivative of max is the 0/1 indicator of the winner; this scatter
+    is its adjoint.  Done with one ``np.bincount`` over (plane, index) pairs.
+    """
+    dout = _as_float(dout, "dout")
+    argmax = np.asarray(argmax)
+    if dout.ndim != 4 or argmax.shape != dout.shape:
+        raise ValueError(f"dout {dout.shape} and argmax {argmax.shape} must be equal 4-d shapes")
+    N, C, ho, wo = dout.shape
+    P, M = N * C, ho * wo
+    if P * M and (argmax.min() < 0 or argmax.max() >= h * w):
+        raise ValueError("argmax holds indices outside the h*w plane")
+    flat = argmax.reshape(P, M).astype(np.intp) + (np.arange(P, dtype=np.intp) * (h * w))[:, None]
+    dx = np.bincount(flat.ravel(), weights=dout.reshape(-1), minlength=P * h * w)
+    return dx.astype(dout.dtype, copy=False).reshape(N, C, h, w)
+
+
+numpy = types.SimpleNamespace(
+    name="numpy", im2col=im2col_numpy, col2im=col2im_numpy,
+    maxpool_forward=maxpool_forward_numpy, maxpool_backward=maxpool_backward_numpy)
+
+
+# =========================================================================== compiled kernels
+def _load_compiled():
+    """Import the compiled modules -> (namespace or None, {kernel: source}, [missing])."""
+    funcs, sources, missing = {}, {}, []
+    for mod, names in _MODULES.items():
+        try:
+            m = importlib.import_module(f"{__package__ or 'minicnn'}.{mod}")
+        except ImportError as exc:
+            missing.append((mod, exc))
+            continue
+        for name in names:
+            funcs[name] = getattr(m, name)
+            sources[name] = f"cython (minicnn.{mod})"
+    cy = types.SimpleNamespace(name="cython", **funcs) if len(funcs) == len(KERNEL_NAMES) \
+        else None
+    return cy, funcs, sources, missing
+
+
+_BUILD_HINT = ("build it with `pip install -e . --no-build-isolation` or "
+               "`python setup.py build_ext --inplace` (needs Cython and a C compiler)")
+
+if PURE_NUMPY:
+    cython = None
+    _compiled, _sources, _missing = {}, {}, []
+else:
+    cython, _compiled, _sources, _missing = _load_compiled()
+    if _missing:
+        names = ", ".join(f"minicnn.{m}" for m, _ in _missing)
+        detail = "; ".join(f"minicnn.{m}: {e}" for m, e in _missing)
+        if REQUIRE_EXT:
+            raise ImportError(f"MINICNN_REQUIRE_EXT=1 but compiled kernel module(s) {names} "
+                              f"cannot be imported ({detail}); {_BUILD_HINT}")
+        warnings.warn(f"minicnn: compiled kernel module(s) {names} not available ({detail}); "
+                      f"using the slower NumPy twins. To get the fast kernels, {_BUILD_HINT}.",
+                      RuntimeWarning, stacklevel=2)
+
+KERNEL_SOURCES = {}
+for _name in KERNEL_NAMES:
+    if _name in _compiled:
+        globals()[_name] = _compiled[_name]
+        KERNEL_SOURCES[_name] = _sources[_name]
+    else:
+        globals()[_name] = getattr(numpy, _name)
+        KERNEL_SOURCES[_name] = ("numpy (MINICNN_PURE_NUMPY=1)" if PURE_NUMPY
+                                 else "numpy (compiled kernel not built)")
+del _name
+
+if all(s.startswith("cython") for s in KERNEL_SOURCES.values()):
+    BACKEND = "cython"
+elif any(s.startswith("cython") for s in KERNEL_SOURCES.values()):
+    BACKEND = "mixed"
+else:
+    BACKEND = "numpy"
+
+
+def get_kernels(name=None):
+    """The kernels of one implementation as a namespace with the four functions.
+
+    name: "numpy", "cython" (raises ImportError if not built or disabled by
+    MINICNN_PURE_NUMPY) or None for the active selection.
+    """
+    if name is None:
+        return types.SimpleNamespace(name=BACKEND, **{k: globals()[k] for k in KERNEL_NAMES})
+    if name == "numpy":
+        return numpy
+    if name == "cython":
+        if cython is None:
+            why = "MINICNN_PURE_NUMPY=1" if PURE_NUMPY else "the compiled modules are not built"
+            raise ImportError(f"Cython kernels unavailable ({why})")
+        return cython
+    raise ValueError(f"name must be 'numpy', 'cython' or None, got {name!r}")
+
+
+def describe():
+    """One line per kernel: where it comes from, plus the OpenMP thread count."""
+    lines = [f"  {k:17s} {KERNEL_SOURCES[k]}" for k in KERNEL_NAMES]
+    omp = os.environ.get("OMP_NUM_THREADS")
+    lines.append(f"  OpenMP threads    {omp if omp else os.cpu_count()}"
+                 + ("" if BACKEND != "numpy" else " (unused)"))
+    return "kernels:\n" + "\n".join(lines)

@@ -1,0 +1,311 @@
+"""The kernels of minicnn._kernels: each Cython kernel against its NumPy twin (side by
+side, float32 and float64, C-contiguous and non-contiguous inputs) and both against
+direct loop references; plus the backend selection rules of _kernels.py."""
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from minicnn import _kernels
+from minicnn import layers
+
+ROOT = Path(__file__).resolve().parents[1]
+IMPLS = ["numpy", "cython"]
+DTYPES = [np.float32, np.float64]
+
+
+def kernels(name):
+    """The kernel namespace of one implementation, skipping when it is not built."""
+    if name == "cython" and _kernels.cython is None:
+        why = ("MINICNN_PURE_NUMPY=1 disables the compiled kernels" if _kernels.PURE_NUMPY
+               else "the Cython extension is not built (python setup.py build_ext --inplace)")
+        pytest.skip(f"Cython side skipped: {why}")
+    return _kernels.get_kernels(name)
+
+
+def both():
+    """(numpy twins, cython kernels or None) for side-by-side comparisons."""
+    return _kernels.numpy, _kernels.cython
+
+
+def layouts(a):
+    """The same values in several memory layouts: C order, a transposed view, a
+    strided slice of a bigger array, Fortran order."""
+    yield "C", np.ascontiguousarray(a)
+    t = np.ascontiguousarray(a.transpose(0, 1, 3, 2)).transpose(0, 1, 3, 2)
+    assert not t.flags.c_contiguous or a.shape[2] == 1 or a.shape[3] == 1
+    yield "transposed", t
+    big = np.zeros(a.shape[:2] + (2 * a.shape[2], a.shape[3] + 3), dtype=a.dtype)
+    big[:, :, ::2, 1:1 + a.shape[3]] = a
+    yield "sliced", big[:, :, ::2, 1:1 + a.shape[3]]
+    yield "fortran", np.asfortranarray(a)
+
+
+# ----------------------------------------------------------------- direct references
+def im2col_ref(x, kh, kw, sh, sw, ph, pw, row0=0, row1=None):
+    N, C, H, W = x.shape
+    ho = (H + 2 * ph - kh) // sh + 1
+    wo = (W + 2 * pw - kw) // sw + 1
+    row1 = ho if row1 is None else row1
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    cols = np.zeros((N, C, kh, kw, row1 - row0, wo), dtype=x.dtype)
+    for i in range(row0, row1):
+        for j in range(wo):
+            cols[:, :, :, :, i - row0, j] = xp[:, :, i * sh:i * sh + kh, j * sw:j * sw + kw]
+    return cols.reshape(N, C * kh * kw, (row1 - row0) * wo)
+
+
+def col2im_ref(cols, x_shape, kh, kw, sh, sw, ph, pw, row0=0):
+    N, C, H, W = x_shape
+    wo = (W + 2 * pw - kw) // sw + 1
+    R = cols.shape[2] // wo
+    c6 = cols.reshape(N, C, kh, kw, R, wo).astype(np.float64)
+    dxp = np.zeros((N, C, H + 2 * ph + kh + R * sh, W + 2 * pw), dtype=np.float64)
+    for i in range(R):
+        for j in range(wo):
+            y, x0 = (row0 + i) * sh, j * sw
+            dxp[:, :, y:y + kh, x0:x0 + kw] += c6[:, :, :, :, i, j]
+    return dxp[:, :, ph:ph + H, pw:pw + W]
+
+
+GEOMETRIES = [  # (kh, kw, sh, sw, ph, pw)
+    (1, 1, 1, 1, 0, 0), (1, 1, 2, 2, 0, 0), (3, 3, 1, 1, 1, 1), (3, 3, 2, 2, 0, 0),
+    (3, 3, 3, 3, 2, 2), (5, 5, 1, 1, 2, 2), (3, 5, 2, 1, 1, 2), (1, 3, 1, 3, 0, 1),
+    (3, 3, 1, 2, 2, 0), (4, 2, 3, 1, 0, 1), (2, 2, 1, 1, 1, 1),
+]
+SHAPES = [(1, 3, 7, 9), (2, 2, 11, 6), (3, 1, 5, 5)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("geom", GEOMETRIES)
+def test_im2col_col2im_match_reference_and_twin(geom, dtype):
+    kh, kw, sh, sw, ph, pw = geom
+    rng = np.random.default_rng(0)
+    twin, cy = both()
+    for shape in SHAPES:
+        x0 = rng.standard_normal(shape).astype(dtype)
+        if (shape[2] + 2 * ph - kh) < 0 or (shape[3] + 2 * pw - kw) < 0:
+            continue
+        ref = im2col_ref(x0, *geom)
+        for layout, x in layouts(x0):
+            got = {"numpy": twin.im2col(x, *geom)}
+            if cy is not None:
+                got["cython"] = cy.im2col(x, *geom)
+            for name, cols in got.items():
+                assert cols.dtype == dtype, (name, layout)
+                assert cols.flags.c_contiguous
+                np.testing.assert_array_equal(cols, ref, err_msg=f"{name} {layout} {shape}")
+        # col2im: against the float64 loop reference, and cython vs twin side by side
+        dcols0 = rng.standard_normal(ref.shape).astype(dtype)
+        dref = col2im_ref(dcols0, shape, *geom)
+        tol = 1e-5 if dtype == np.float32 else 1e-12
+        for layout, dcols in layouts(dcols0[:, :, :, None]):
+            dcols = dcols[:, :, :, 0]
+            got = {"numpy": twin.col2im(dcols, shape, *geom)}
+            if cy is not None:
+                got["cython"] = cy.col2im(dcols, shape, *geom)
+            for name, dx in got.items():
+                assert dx.dtype == dtype and dx.shape == shape
+                np.testing.assert_allclose(dx, dref, rtol=tol, atol=tol,
+                                           err_msg=f"{name} {layout} {shape}")
+            if cy is not None:
+                np.testing.assert_allclose(got["cython"], got["numpy"], rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_row_strips_and_out_buffers(impl, dtype):
+    """im2col over a row range writes exactly those rows; col2im over strips,
+    accumulated into one buffer, adds up to the whole col2im."""
+    K = kernels(impl)
+    rng = np.random.default_rng(1)
+    shape, geom = (2, 3, 13, 10), (3, 3, 2, 1, 1, 1)
+    x = rng.standard_normal(shape).astype(dtype)
+    full = K.im2col(x, *geom)
+    ho, wo = 7, 10
+    strips = [(0, 3), (3, 4), (4, 7)]
+    acc = np.zeros(shape, dtype=dtype)
+    dfull = rng.standard_normal(full.shape).astype(dtype)
+    for r0, r1 in strips:
+        buf = np.full((2, 27, (r1 - r0) * wo), np.nan, dtype=dtype)
+        res = K.im2col(x, *geom, r0, r1, out=buf)
+        assert res is buf
+        np.testing.assert_array_equal(
+            buf, full.reshape(2, 27, ho, wo)[:, :, r0:r1].reshape(2, 27, -1))
+        part = np.ascontiguousarray(dfull.reshape(2, 27, ho, wo)[:, :, r0:r1]).reshape(2, 27, -1)
+        assert K.col2im(part, shape, *geom, r0, out=acc) is acc
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(acc, K.col2im(dfull, shape, *geom), rtol=tol, atol=tol)
+    # accumulate=False overwrites whatever was in the buffer
+    junk = np.full(shape, 7.0, dtype=dtype)
+    K.col2im(dfull, shape, *geom, out=junk, accumulate=False)
+    np.testing.assert_allclose(junk, K.col2im(dfull, shape, *geom), rtol=tol, atol=tol)
+    with pytest.raises(ValueError):
+        K.im2col(x, *geom, 0, 3, out=np.empty((2, 27, 31), dtype=dtype))
+    with pytest.raises(ValueError):
+        K.im2col(x, *geom, 5, 8)
+    with pytest.raises(TypeError):
+        K.im2col(x.astype(np.int64), *geom)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_col2im_is_adjoint_of_im2col(impl):
+    """<im2col(x), c> == <x, col2im(c)> (the defining property of the adjoint)."""
+    K = kernels(impl)
+    rng = np.random.default_rng(2)
+    for shape, geom in [((2, 3, 9, 8), (3, 3, 2, 2, 1, 1)), ((1, 2, 7, 7), (5, 3, 1, 2, 2, 1))]:
+        x = rng.standard_normal(shape)
+        cols = K.im2col(x, *geom)
+        c = rng.standard_normal(cols.shape)
+        assert np.isclose(np.vdot(cols, c), np.vdot(x, K.col2im(c, shape, *geom)), rtol=1e-12)
+
+
+# ----------------------------------------------------------------- max pooling
+POOLS = [  # (kh, kw, sh, sw, ph, pw, ceil)
+    (2, 2, 2, 2, 0, 0, False), (3, 3, 2, 2, 0, 0, False), (3, 3, 2, 2, 0, 0, True),
+    (3, 3, 1, 1, 0, 0, False), (3, 3, 1, 1, 1, 1, False), (3, 2, 2, 1, 1, 0, True),
+    (2, 3, 1, 2, 0, 1, True), (5, 5, 3, 3, 2, 2, True), (1, 1, 2, 2, 0, 0, False),
+]
+
+
+def pool_args(shape, p):
+    kh, kw, sh, sw, ph, pw, ceil = p
+    ho = layers.pool_output_size(shape[2], kh, sh, ph, ceil)
+    wo = layers.pool_output_size(shape[3], kw, sw, pw, ceil)
+    pp = {"pool_height": kh, "pool_width": kw, "stride": (sh, sw), "pad": (ph, pw),
+          "ceil_mode": ceil}
+    return (kh, kw, sh, sw, ph, pw, ho, wo), pp
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("pool", POOLS)
+def test_maxpool_matches_reference_and_twin(pool, dtype):
+    rng = np.random.default_rng(3)
+    twin, cy = both()
+    for shape in [(2, 3, 6, 6), (1, 2, 7, 8), (2, 1, 11, 5)]:
+        args, pp = pool_args(shape, pool)
+        x0 = rng.permutation(np.prod(shape)).reshape(shape).astype(dtype)   # no ties
+        ref, (_, ref_arg) = layers.max_pool_forward(x0, pp)
+        g0 = rng.standard_normal(ref.shape).astype(dtype)
+        dref = layers.max_pool_backward(g0, (shape, ref_arg))
+        for layout, x in layouts(x0):
+            impls = {"numpy": twin} if cy is None else {"numpy": twin, "cython": cy}
+            res = {}
+            for name, K in impls.items():
+                out, arg = K.maxpool_forward(x, *args)
+                assert out.dtype == dtype and arg.dtype == np.int32
+                np.testing.assert_array_equal(out, ref, err_msg=f"{name} {layout}")
+                np.testing.assert_array_equal(arg, ref_arg, err_msg=f"{name} {layout}")
+                for glay, g in layouts(g0):
+                    dx = K.maxpool_backward(g, arg, shape[2], shape[3])
+                    assert dx.dtype == dtype and dx.shape == shape
+                    tol = 1e-6 if dtype == np.float32 else 1e-14
+                    np.testing.assert_allclose(dx, dref, rtol=tol, atol=tol,
+                                               err_msg=f"{name} {layout} {glay}")
+                res[name] = out, arg
+            if cy is not None:    # side by side
+                np.testing.assert_array_equal(res["cython"][0], res["numpy"][0])
+                np.testing.assert_array_equal(res["cython"][1], res["numpy"][1])
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_maxpool_ties_inf_and_nan(impl):
+    """Ties pick the first maximum in row-major window order (as layers.py / np.argmax);
+    all -inf windows pick their first in-bounds element; the first NaN wins."""
+    K = kernels(impl)
+    rng = np.random.default_rng(4)
+    x = rng.integers(0, 3, size=(2, 3, 9, 10)).astype(np.float64)
+    x[0, 0, :4, :4] = -np.inf
+    x[1, 2, 2, 3] = np.nan
+    x[1, 2, 3, 3] = np.nan
+    for pool in [(3, 3, 2, 2, 0, 0, True), (3, 3, 1, 1, 1, 1, False), (2, 2, 2, 2, 0, 0, False)]:
+        args, pp = pool_args(x.shape, pool)
+        ref, (_, ref_arg) = layers.max_pool_forward(x, pp)
+        out, arg = K.maxpool_forward(x, *args)
+        np.testing.assert_array_equal(arg, ref_arg)
+        np.testing.assert_array_equal(out, ref)        # treats NaN == NaN
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_maxpool_backward_rejects_bad_indices(impl):
+    K = kernels(impl)
+    g = np.ones((1, 1, 2, 2))
+    with pytest.raises(ValueError):
+        K.maxpool_backward(g, np.array([[[[0, 1], [2, 99]]]]), 3, 3)
+    with pytest.raises(ValueError):
+        K.maxpool_forward(np.ones((1, 1, 3, 3)), 2, 2, 2, 2, 0, 0, 3, 3)   # window off the image
+
+
+# ----------------------------------------------------------------- backend selection
+def _run(*code, **env):
+    full_env = {k: v for k, v in os.environ.items()
+                if k not in ("MINICNN_PURE_NUMPY", "MINICNN_REQUIRE_EXT")}
+    full_env.update(env)
+    full_env["PYTHONPATH"] = str(ROOT) + os.pathsep + full_env.get("PYTHONPATH", "")
+    return subprocess.run([sys.executable, "-c", "\n".join(map(textwrap.dedent, code))], env=full_env,
+                          capture_output=True, text=True, timeout=60)
+
+
+_HIDE_IM2COL = """
+    import sys, importlib.abc
+    class Hide(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path, target=None):
+            if name == "minicnn._im2col":
+                raise ImportError("hidden for the test")
+    sys.meta_path.insert(0, Hide())
+"""
+
+
+def test_pure_numpy_switch():
+    r = _run("""
+        from minicnn import _kernels
+        print(_kernels.BACKEND, _kernels.cython is None, _kernels.im2col is _kernels.numpy.im2col)
+        print(_kernels.describe())
+    """, MINICNN_PURE_NUMPY="1", MINICNN_REQUIRE_EXT="1")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0] == "numpy True True"
+    assert "MINICNN_PURE_NUMPY=1" in r.stdout
+
+
+def test_missing_extension_warns_once_and_falls_back():
+    r = _run(_HIDE_IM2COL, """
+        import warnings
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            from minicnn import _kernels
+        msgs = [str(x.message) for x in w if "minicnn._im2col" in str(x.message)]
+        print(len(msgs), _kernels.BACKEND, _kernels.KERNEL_SOURCES["im2col"])
+        print(msgs[0])
+    """)
+    assert r.returncode == 0, r.stderr
+    first, msg = r.stdout.splitlines()[:2]
+    count, backend, *source = first.split()
+    assert count == "1"
+    assert backend in ("numpy", "mixed") and source[0] == "numpy"
+    assert "build_ext --inplace" in msg
+
+
+def test_require_ext_raises_when_missing():
+    r = _run(_HIDE_IM2COL, "import minicnn._kernels", MINICNN_REQUIRE_EXT="1")
+    assert r.returncode != 0
+    assert "ImportError" in r.stderr and "minicnn._im2col" in r.stderr
+
+
+def test_get_kernels_and_sources():
+    assert set(_kernels.KERNEL_SOURCES) == set(_kernels.KERNEL_NAMES)
+    assert _kernels.BACKEND in ("cython", "numpy", "mixed")
+    assert _kernels.get_kernels("numpy") is _kernels.numpy
+    active = _kernels.get_kernels()
+    for name in _kernels.KERNEL_NAMES:
+        assert getattr(active, name) is getattr(_kernels, name)
+    if _kernels.cython is None:
+        with pytest.raises(ImportError):
+            _kernels.get_kernels("cython")
+    else:
+        assert _kernels.get_kernels("cython") is _kernels.cython
+    with pytest.raises(ValueError):
+        _kernels.get_kernels("fortran")

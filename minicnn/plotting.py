@@ -93,6 +93,33 @@ def show_attributions(images, maps, titles=None, row_titles=None, cmap="hot", si
     return fig
 
 
+def show_loss_curves(history, keys=("style", "content", "tv", "total"), log=True, size=4.0,
+                     title=None, path=None):
+    """Loss curves of an optimization: ``history`` is a list of dicts (one per
+    iteration, as ``style_transfer(..., history=[])`` fills it); one line per
+    key present with a non-zero value.  Saved to ``path`` when given."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(size * 1.5, size))
+    for key in keys:
+        values = np.array([h.get(key, 0.0) for h in history], dtype=np.float64)
+        if values.size and np.any(values != 0):
+            ax.plot(values, label=key)
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("loss")
+    if title:
+        ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=100)
+    return fig
+
+
+__all__ += ["show_loss_curves"]
+
+
 def show_embedding(embedding, thumbs, zoom=1.0, size=8.0, title=None, path=None):
     """Scatter of image thumbnails at their 2-d embedding (PCA / t-SNE) positions.
 

@@ -1,0 +1,253 @@
+"""Style and texture benchmarks: minicnn vs. the same procedure in PyTorch (when importable).
+
+    python benchmarks/bench_style.py                       # every block
+    python benchmarks/bench_style.py --only efros_leung --repeats 3
+    python benchmarks/bench_style.py --no-torch --json out/bench_style.json
+
+Blocks (each timed on its own: all minicnn repeats, then all PyTorch repeats;
+2 threads, set before NumPy and torch are imported; medians reported):
+
+- ``style_transfer``: cs231n's Composition VII preset on tubingen.jpg (content
+  short side 192, style image 512 px), 200 Adam iterations including the
+  content/style targets; minicnn runs one forward pass to fire5 and one
+  backward with the injected gradients per iteration.  The PyTorch peer runs
+  the same loop (cs231n's code structure, autograd) on SqueezeNet 1.1 written
+  with ``torch.nn.functional`` from ``cnn.params`` (no torchvision here).
+  The ratio minicnn / PyTorch should be <= 1.0.
+- ``efros_leung``: a 64x64 colour texture from a 64x64 source (brick.png),
+  window 11, seed 0: Cython window-search kernel vs. its NumPy twin (the
+  outputs are checked identical) and the speed-up.
+
+To add a block: write ``def bench_NAME(ctx, args) -> list of result dicts``
+and register it in :data:`BLOCKS`.  A result dict has ``block``, ``what``,
+``seconds`` and optionally ``peer_seconds`` and ``note``.
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+
+def _set_threads(n):
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(n)
+
+
+if __name__ == "__main__":          # before NumPy is imported anywhere
+    _pre = argparse.ArgumentParser(add_help=False)
+    _pre.add_argument("--threads", type=int, default=2)
+    _set_threads(_pre.parse_known_args()[0].threads)
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def median_seconds(fn, repeats, warmup=0):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times), times
+
+
+class Context:
+    def __init__(self, args):
+        self.args = args
+        self._cnn = None
+
+    @property
+    def cnn(self):
+        if self._cnn is None:
+            import minicnn
+            self._cnn = minicnn.load_squeezenet(fetch=False)
+        return self._cnn
+
+    def torch(self):
+        if self.args.no_torch:
+            return None
+        try:
+            import torch
+        except ImportError:
+            return None
+        torch.set_num_threads(self.args.threads)
+        return torch
+
+
+# --------------------------------------------------------------------------- PyTorch peer
+def torch_features(cnn, torch):
+    """SqueezeNet 1.1 blocks in torch from ``cnn.params``: ``features(x, names)``
+    returns {name: block output}, stopping at the deepest requested block."""
+    import torch.nn.functional as F
+    p = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in cnn.params.items()}
+
+    def run_block(layer, h):
+        name = layer["name"]
+        if layer["type"] == "conv":
+            return F.relu(F.conv2d(h, p[name + "/W"], p[name + "/b"], stride=layer["stride"],
+                                   padding=layer["pad"]))
+        if layer["type"] == "maxpool":
+            return F.max_pool2d(h, layer["kernel"], layer["stride"], layer["pad"],
+                                ceil_mode=layer["ceil_mode"])
+        if layer["type"] == "fire":
+            s = F.relu(F.conv2d(h, p[name + "/squeeze1x1/W"], p[name + "/squeeze1x1/b"]))
+            e1 = F.relu(F.conv2d(s, p[name + "/expand1x1/W"], p[name + "/expand1x1/b"]))
+            e3 = F.relu(F.conv2d(s, p[name + "/expand3x3/W"], p[name + "/expand3x3/b"],
+                                 padding=1))
+            return torch.cat([e1, e3], 1)
+        return h.mean(dim=(2, 3))
+
+    def features(x, names):
+        last = max(cnn.layer_index(n) for n in names)
+        out, h = {}, x
+        for layer in cnn.layers[:last + 1]:
+            h = run_block(layer, h)
+            if layer["name"] in names:
+                out[layer["name"]] = h
+        return out
+
+    return features
+
+
+def torch_style_transfer(torch, features, content, style, params, iterations=200):
+    """cs231n's style-transfer loop in PyTorch (autograd), from preprocessed arrays."""
+    def gram(f):
+        n, c, h, w = f.shape
+        f = f.reshape(n, c, h * w)
+        return torch.bmm(f, f.transpose(1, 2)) / (c * h * w)
+
+    layers, weights = params["style_layers"], params["style_weights"]
+    cl = params["content_layer"]
+    content_t = torch.from_numpy(content)
+    with torch.no_grad():
+        target = features(content_t, [cl])[cl]
+        feats = features(torch.from_numpy(style), list(layers))
+        grams = [gram(feats[name]) for name in layers]
+    img = content_t.clone().requires_grad_(True)
+    opt = torch.optim.Adam([img], lr=3.0)
+    for t in range(iterations):
+        if t < 190:
+            img.data.clamp_(-1.5, 1.5)
+        opt.zero_grad()
+        feats = features(img, list(layers) + [cl])
+        loss = params["content_weight"] * ((feats[cl] - target) ** 2).sum()
+        for name, w, a in zip(layers, weights, grams):
+            loss = loss + w * ((gram(feats[name]) - a) ** 2).sum()
+        loss = loss + params["tv_weight"] * (
+            ((img[:, :, 1:, :] - img[:, :, :-1, :]) ** 2).sum()
+            + ((img[:, :, :, 1:] - img[:, :, :, :-1]) ** 2).sum())
+        loss.backward()
+        if t == 180:
+            opt = torch.optim.Adam([img], lr=0.1)
+        opt.step()
+    return img.detach().numpy()
+
+
+# --------------------------------------------------------------------------- blocks
+def bench_style_transfer(ctx, args):
+    from minicnn.techniques.style import PRESETS, prepare_image, style_transfer
+    cnn = ctx.cnn
+    params = dict(PRESETS["composition_vii"])
+    content = prepare_image(cnn, params.pop("content"), params["image_size"])
+    style = prepare_image(cnn, params.pop("styles"), params["style_size"])
+    iters = args.iterations
+    history = []
+
+    def ours():
+        history.clear()
+        style_transfer(cnn, content, style, iterations=iters, history=history, **params)
+
+    t_ours, _ = median_seconds(ours, args.repeats)
+    drop = 1 - history[-1]["style"] / history[0]["style"]
+    row = {"block": "style_transfer", "seconds": t_ours,
+           "what": f"Composition VII preset, content {content.shape[2]}x{content.shape[3]}, "
+                   f"style {style.shape[2]}x{style.shape[3]}, {iters} iterations",
+           "note": f"style loss -{drop:.1%}"}
+    torch = ctx.torch()
+    if torch is not None:
+        features = torch_features(cnn, torch)
+        t_torch, _ = median_seconds(
+            lambda: torch_style_transfer(torch, features, content, style, params, iters),
+            args.repeats)
+        row["peer_seconds"] = t_torch
+    return [row]
+
+
+def bench_efros_leung(ctx, args):
+    from minicnn.data import center_crop, data_dir, load_image, resize_short_side
+    from minicnn.techniques import texture as T
+    root = data_dir(required=True)
+    src = center_crop(resize_short_side(load_image(root / "images/textures/brick.png"), 64), 64)
+    rows, outputs, secs = [], {}, {}
+    impls = [("numpy", T.window_ssd_numpy)]
+    try:
+        from minicnn._texture import window_ssd as cy
+        impls.insert(0, ("cython", cy))
+    except ImportError:
+        pass
+    saved = T.window_ssd
+    try:
+        for name, fn in impls:
+            T.window_ssd = fn
+            reps = args.repeats if name == "cython" else max(1, min(args.repeats, 3))
+            secs[name], _ = median_seconds(
+                lambda: outputs.__setitem__(name, T.efros_leung(src, 64, window=11, rng=0)),
+                reps)
+    finally:
+        T.window_ssd = saved
+    same = len(outputs) < 2 or np.array_equal(outputs["cython"], outputs["numpy"])
+    for name in secs:
+        rows.append({"block": "efros_leung", "seconds": secs[name],
+                     "what": f"Efros-Leung 64x64 colour from 64x64 brick, window 11 ({name})"})
+    if "cython" in secs:
+        rows[0]["note"] = (f"speed-up vs NumPy twin {secs['numpy'] / secs['cython']:.1f}x, "
+                           f"outputs {'identical' if same else 'DIFFER'}")
+    return rows
+
+
+#: benchmark blocks in run order (the fast-style engineer adds the transformer step here)
+BLOCKS = {
+    "style_transfer": bench_style_transfer,
+    "efros_leung": bench_efros_leung,
+}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", default=None,
+                        help=f"comma-separated blocks ({', '.join(BLOCKS)})")
+    parser.add_argument("--repeats", type=int, default=1, help="timed runs per side (median)")
+    parser.add_argument("--iterations", type=int, default=200)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch peer")
+    parser.add_argument("--json", default=None, help="also write the results to this file")
+    args = parser.parse_args(argv)
+    names = list(BLOCKS) if args.only is None else args.only.split(",")
+    unknown = [n for n in names if n not in BLOCKS]
+    if unknown:
+        parser.error(f"unknown blocks {unknown}; choose from {', '.join(BLOCKS)}")
+    ctx = Context(args)
+    results = []
+    print(f"threads={args.threads} repeats={args.repeats}")
+    for name in names:
+        for row in BLOCKS[name](ctx, args):
+            results.append(row)
+            peer = row.get("peer_seconds")
+            ratio = f"  PyTorch {peer:.2f} s  ratio {row['seconds'] / peer:.2f}" if peer else ""
+            note = f"  [{row['note']}]" if row.get("note") else ""
+            print(f"{row['block']:15s} {row['seconds']:8.2f} s{ratio}  {row['what']}{note}",
+                  flush=True)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

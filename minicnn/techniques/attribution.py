@@ -27,7 +27,7 @@ image's own gradient.
 import warnings
 
 import numpy as np
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 __all__ = ["saliency_map", "class_score_gradient", "neuron_gradient", "neuron_gradients",
            "strongest_position", "receptive_field", "gradcam", "guided_gradcam", "smoothgrad",

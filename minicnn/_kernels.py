@@ -10,6 +10,7 @@ memory layout, dtype preserved; see the docstrings of the NumPy twins below):
         the adjoint of im2col (scatter-add, padding cropped)
     maxpool_forward(x, kh, kw, sh, sw, ph, pw, ho, wo) -> (out, argmax int32)
     maxpool_backward(dout, argmax, h, w) -> dx
+    window_ssd(source, template, rows, cols, weights, out) -> None  (Efros-Leung search)
 
 Selection, read once at import:
 
@@ -37,10 +38,11 @@ import numpy as np
 __all__ = ["BACKEND", "KERNEL_SOURCES", "KERNEL_NAMES", "describe", "get_kernels",
            "im2col", "col2im", "maxpool_forward", "maxpool_backward", "numpy", "cython"]
 
-KERNEL_NAMES = ("im2col", "col2im", "maxpool_forward", "maxpool_backward")
+KERNEL_NAMES = ("im2col", "col2im", "maxpool_forward", "maxpool_backward", "window_ssd")
 #: compiled module (under the ``minicnn`` package) -> kernels it provides
 _MODULES = {"_im2col": ("im2col", "col2im"),
-            "_maxpool": ("maxpool_forward", "maxpool_backward")}
+            "_maxpool": ("maxpool_forward", "maxpool_backward"),
+            "_texture": ("window_ssd",)}
 
 
 def _flag(name):
@@ -225,9 +227,16 @@ def maxpool_backward_numpy(dout, argmax, h, w):
     return dx.astype(dout.dtype, copy=False).reshape(N, C, h, w)
 
 
+def window_ssd_numpy(source, template, rows, cols, weights, out):
+    """Efros-Leung window search; the twin lives in :mod:`minicnn.techniques.texture`."""
+    from .techniques.texture import window_ssd_numpy as twin
+    return twin(source, template, rows, cols, weights, out)
+
+
 numpy = types.SimpleNamespace(
     name="numpy", im2col=im2col_numpy, col2im=col2im_numpy,
-    maxpool_forward=maxpool_forward_numpy, maxpool_backward=maxpool_backward_numpy)
+    maxpool_forward=maxpool_forward_numpy, maxpool_backward=maxpool_backward_numpy,
+    window_ssd=window_ssd_numpy)
 
 
 # =========================================================================== compiled kernels

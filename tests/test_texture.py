@@ -122,3 +122,14 @@ def test_bad_input(kwargs, error, match, rng):
         efros_leung(**args)
     with pytest.raises(ValueError, match="source must be"):
         efros_leung(np.zeros((2, 3, 4, 5)), 10)
+
+
+def test_pure_numpy_env_selects_the_twin():
+    import os
+    import subprocess
+    import sys
+    code = ("from minicnn.techniques import texture as T; "
+            "print(T.TEXTURE_BACKEND, T.window_ssd is T.window_ssd_numpy)")
+    env = dict(os.environ, MINICNN_PURE_NUMPY="1")
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert r.stdout.split() == ["numpy", "True"], r.stderr

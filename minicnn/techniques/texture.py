@@ -47,22 +47,24 @@ def window_ssd_numpy(source, template, rows, cols, weights, out):
 
 
 def _load_kernel():
-    pure = os.environ.get("MINICNN_PURE_NUMPY", "") not in ("", "0")
-    require = os.environ.get("MINICNN_REQUIRE_EXT", "") not in ("", "0")
-    if pure:
-        return window_ssd_numpy, "numpy"
+    """(window_ssd, backend name): the selection of :mod:`minicnn._kernels` (which
+    honours MINICNN_PURE_NUMPY / MINICNN_REQUIRE_EXT), else the same rules here."""
     try:
         from .. import _kernels
-        fn = getattr(_kernels, "window_ssd", None)
-        if fn is not None:
-            return fn, getattr(_kernels, "BACKEND", "cython")
     except ImportError:
-        pass
+        _kernels = None
+    if _kernels is not None and "window_ssd" in getattr(_kernels, "KERNEL_NAMES", ()):
+        source = _kernels.KERNEL_SOURCES["window_ssd"]
+        if source.startswith("cython"):
+            return _kernels.window_ssd, "cython"
+        return window_ssd_numpy, "numpy"
+    if os.environ.get("MINICNN_PURE_NUMPY", "") not in ("", "0"):
+        return window_ssd_numpy, "numpy"
     try:
         from .._texture import window_ssd as fn
         return fn, "cython"
     except ImportError as exc:
-        if require:
+        if os.environ.get("MINICNN_REQUIRE_EXT", "") not in ("", "0"):
             raise ImportError("MINICNN_REQUIRE_EXT=1 but the Cython kernel minicnn._texture "
                               "is not built (run `pip install -e . --no-build-isolation`)"
                               ) from exc

@@ -209,3 +209,18 @@ def test_real_top_patch_crop(cnn, data):
     for p in inside:
         value = recompute_activation(cnn, x[p.image_index], "fire5", 37, p.position)
         assert value == pytest.approx(p.score, rel=1e-4, abs=1e-4)
+
+
+# ------------------------------------------------------------------ command line
+def test_cli_filters_and_errors(cnn, tmp_path, capsys):
+    from minicnn.cli import main
+    assert main(["filters", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "filters_conv1.png").is_file()
+    assert main(["filters", "--layer", "fire3", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "filters_fire3_expand3x3.png").is_file()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["patches", "--folder", str(empty), "--out", str(tmp_path)]) == 1
+    assert "empty" in capsys.readouterr().err
+    assert main(["patches", "--channels", "999", "--limit", "1", "--out", str(tmp_path)]) == 1
+    assert "valid: 0..255" in capsys.readouterr().err

@@ -182,8 +182,9 @@ def conditional_instance_norm_forward(x, gamma, beta, style_weights, in_param=No
     style_weights: style index, (S,) or (N, S) weights w.
     g[n] = w[n] @ gamma,  b[n] = w[n] @ beta        (N, C)
     out[n, c] = g[n, c] * xhat[n, c] + b[n, c]      (xhat as instance_norm)
-    A one-hot w equals instance_norm with that style's row; out is affine in w
-    and linear in w when the weights sum to 1 (a convex blend of styles).
+    A one-hot w equals instance_norm with that style's row, and out is linear
+    in w: out(w) = sum_s w[s] (gamma[s] xhat + beta[s]), so a convex blend of
+    styles is the same blend of the styles' outputs at this layer.
     """
     _check4(x)
     N, C = x.shape[:2]

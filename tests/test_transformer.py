@@ -1,0 +1,255 @@
+"""Fast style transfer network: gradient checks of every new layer pair (float64,
+h = 1e-5, rel error < 1e-7, one spec list), the properties of instance norm and
+conditional instance norm, and the TransformerNet (gradients through the
+residual blocks, shapes, output range, save/load)."""
+import numpy as np
+import pytest
+
+from minicnn import transformer_layers as tl
+from minicnn.gradient_check import assert_gradients_close, eval_numerical_gradient_array
+from minicnn.models.transformer import TransformerNet
+
+TOL = 1e-7
+
+
+def _in_inputs(rng, shape=(2, 3, 4, 5)):
+    return {"x": rng.standard_normal(shape) * 2 + 1, "gamma": 0.5 + rng.random(shape[1]),
+            "beta": rng.standard_normal(shape[1])}
+
+
+def _cin_inputs(rng, shape=(2, 3, 4, 5), styles=3):
+    return {"x": rng.standard_normal(shape) * 2 + 1,
+            "gamma": 0.5 + rng.random((styles, shape[1])),
+            "beta": rng.standard_normal((styles, shape[1])),
+            "style_weights": rng.random((shape[0], styles))}
+
+
+# id -> (make inputs (dict, in argument order), forward(*inputs) -> (out, cache), backward)
+SPECS = {
+    "reflection_pad_1": ((lambda rng: {"x": rng.standard_normal((2, 2, 4, 5))}),
+                         (lambda x: tl.reflection_pad_forward(x, 1)), tl.reflection_pad_backward),
+    "reflection_pad_3": ((lambda rng: {"x": rng.standard_normal((1, 2, 5, 4))}),
+                         (lambda x: tl.reflection_pad_forward(x, 3)), tl.reflection_pad_backward),
+    "instance_norm": (_in_inputs, tl.instance_norm_forward, tl.instance_norm_backward),
+    "instance_norm_1x1_channel": ((lambda rng: _in_inputs(rng, (3, 1, 3, 3))),
+                                  tl.instance_norm_forward, tl.instance_norm_backward),
+    "conditional_instance_norm": (_cin_inputs, tl.conditional_instance_norm_forward,
+                                  tl.conditional_instance_norm_backward),
+    "conditional_instance_norm_1_style": ((lambda rng: _cin_inputs(rng, (2, 2, 3, 4), 1)),
+                                          tl.conditional_instance_norm_forward,
+                                          tl.conditional_instance_norm_backward),
+    "upsample_x2": ((lambda rng: {"x": rng.standard_normal((2, 3, 3, 4))}),
+                    (lambda x: tl.upsample_nearest_forward(x, 2)), tl.upsample_nearest_backward),
+    "upsample_x3": ((lambda rng: {"x": rng.standard_normal((1, 2, 2, 3))}),
+                    (lambda x: tl.upsample_nearest_forward(x, 3)), tl.upsample_nearest_backward),
+    "residual_add": ((lambda rng: {"x": rng.standard_normal((2, 3, 4, 4)),
+                                   "fx": rng.standard_normal((2, 3, 4, 4))}),
+                     tl.residual_add_forward, tl.residual_add_backward),
+    "tanh_scale": ((lambda rng: {"x": rng.standard_normal((2, 3, 4, 5))}),
+                   (lambda x: tl.tanh_scale_forward(x, [2.0, 0.5, 1.5], [0.1, -0.2, 0.3])),
+                   tl.tanh_scale_backward),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_layer_gradients(name):
+    make, forward, backward = SPECS[name]
+    rng = np.random.default_rng(abs(hash(name)) % 2**32)
+    inputs = make(rng)
+    out, cache = forward(*inputs.values())
+    dout = rng.standard_normal(out.shape)
+    grads = backward(dout, cache)
+    grads = grads if isinstance(grads, tuple) else (grads,)
+    assert len(grads) == len(inputs)
+    for (arg, value), analytic in zip(inputs.items(), grads):
+        def f(_, arg=arg):
+            return forward(*inputs.values())[0]
+        numeric = eval_numerical_gradient_array(f, value, dout)
+        assert_gradients_close(analytic, numeric, f"{name}:{arg}", TOL)
+
+
+def test_reflection_pad_matches_definition_and_adjoint(rng):
+    x = rng.standard_normal((1, 1, 4, 5))
+    out, cache = tl.reflection_pad_forward(x, 2)
+    assert out.shape == (1, 1, 8, 9)
+    assert out[0, 0, 0, 0] == x[0, 0, 2, 2]          # mirrored, edge not repeated
+    assert out[0, 0, 7, 8] == x[0, 0, 1, 2]
+    y = rng.standard_normal(out.shape)
+    # adjoint pair: <pad(x), y> == <x, pad^T(y)>
+    assert np.isclose(np.sum(out * y), np.sum(x * tl.reflection_pad_backward(y, cache)))
+    with pytest.raises(ValueError, match="reflection pad"):
+        tl.reflection_pad_forward(x, 4)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 5, 4), (1, 4, 7, 7)])
+def test_instance_norm_invariant_to_positive_affine_map(rng, shape):
+    x = rng.standard_normal(shape)
+    gamma, beta = rng.random(shape[1]) + 0.5, rng.standard_normal(shape[1])
+    a = rng.uniform(0.2, 5.0, size=(1, shape[1], 1, 1))      # positive scale per channel
+    b = rng.standard_normal((1, shape[1], 1, 1)) * 10
+    p = {"eps": 1e-12}
+    out1, _ = tl.instance_norm_forward(x, gamma, beta, p)
+    out2, _ = tl.instance_norm_forward(a * x + b, gamma, beta, p)
+    np.testing.assert_allclose(out2, out1, atol=1e-9)
+    # statistics are per instance: mean beta and std gamma of each (n, c) plane
+    np.testing.assert_allclose(out1.mean(axis=(2, 3)), np.broadcast_to(beta, shape[:2]),
+                               atol=1e-9)
+    np.testing.assert_allclose(out1.std(axis=(2, 3)), np.broadcast_to(gamma, shape[:2]),
+                               rtol=1e-6)
+    # a negative scale flips the sign of the normalized output
+    out3, _ = tl.instance_norm_forward(-x, np.ones(shape[1]), np.zeros(shape[1]), p)
+    out4, _ = tl.instance_norm_forward(x, np.ones(shape[1]), np.zeros(shape[1]), p)
+    np.testing.assert_allclose(out3, -out4, atol=1e-9)
+
+
+def test_conditional_instance_norm_one_hot_and_linearity(rng):
+    x, gamma, beta, _ = _cin_inputs(rng, (3, 4, 5, 6), styles=3).values()
+    for s in range(3):
+        cin, _ = tl.conditional_instance_norm_forward(x, gamma, beta, np.eye(3)[s])
+        ref, _ = tl.instance_norm_forward(x, gamma[s], beta[s])
+        np.testing.assert_allclose(cin, ref, atol=1e-12)
+        by_index, _ = tl.conditional_instance_norm_forward(x, gamma, beta, s)
+        np.testing.assert_array_equal(by_index, cin)
+    w1, w2 = rng.random(3), rng.random(3)
+    a, b = 0.3, -1.7
+    mix, _ = tl.conditional_instance_norm_forward(x, gamma, beta, a * w1 + b * w2)
+    o1, _ = tl.conditional_instance_norm_forward(x, gamma, beta, w1)
+    o2, _ = tl.conditional_instance_norm_forward(x, gamma, beta, w2)
+    np.testing.assert_allclose(mix, a * o1 + b * o2, atol=1e-10)
+    # per-image weights: row n only affects image n
+    wn = np.stack([np.eye(3)[0], np.eye(3)[2], np.eye(3)[1]])
+    out, _ = tl.conditional_instance_norm_forward(x, gamma, beta, wn)
+    for n, s in enumerate((0, 2, 1)):
+        ref, _ = tl.instance_norm_forward(x[n:n + 1], gamma[s], beta[s])
+        np.testing.assert_allclose(out[n:n + 1], ref, atol=1e-12)
+
+
+def test_conditional_instance_norm_rejects_bad_weights(rng):
+    x, gamma, beta, _ = _cin_inputs(rng).values()
+    with pytest.raises(ValueError, match="style_weights"):
+        tl.conditional_instance_norm_forward(x, gamma, beta, np.ones(4))
+    with pytest.raises(ValueError, match="out of range"):
+        tl.conditional_instance_norm_forward(x, gamma, beta, 5)
+    with pytest.raises(ValueError, match=r"\(S, 3\)"):
+        tl.conditional_instance_norm_forward(x, gamma[:, :2], beta, 0)
+
+
+def test_upsample_is_nearest_neighbour(rng):
+    x = rng.standard_normal((1, 2, 3, 4))
+    out, _ = tl.upsample_nearest_forward(x, 2)
+    np.testing.assert_array_equal(out, x.repeat(2, axis=2).repeat(2, axis=3))
+
+
+# ---------------------------------------------------------------------------- TransformerNet
+@pytest.fixture(scope="module")
+def tiny_nets():
+    rng = np.random.default_rng(3)
+    return {1: TransformerNet.tiny(rng, num_styles=1), 3: TransformerNet.tiny(rng, num_styles=3)}
+
+
+def _relu_margin(net, cache):
+    """Smallest |pre-ReLU value| over the network (distance to the nearest kink)."""
+    margins = []
+    for name, c in cache.layer_caches.items():
+        units = {"res": [(f"{name}/a", c[0])], "up": [(name, c[1])]}.get(
+            name.rstrip("0123456789"), [(name, c)] if name.startswith("conv") else [])
+        for unit, (_, _, c_norm, _) in units:
+            xhat, w = c_norm[0], cache.style_weights
+            gamma, beta = net.params[unit + "/gamma"], net.params[unit + "/beta"]
+            if w is not None:
+                gamma, beta = w @ gamma, w @ beta
+            pre = gamma.reshape(xhat.shape[0] if w is not None else 1, -1, 1, 1) * xhat \
+                + beta.reshape(xhat.shape[0] if w is not None else 1, -1, 1, 1)
+            margins.append(np.abs(pre).min())
+    return min(margins)
+
+
+def _input_away_from_kinks(net, style, shape=(1, 3, 8, 8), margin=3e-3):
+    """The candidate input (of 40 seeded draws) farthest from every ReLU kink."""
+    xs = [np.random.default_rng(seed).standard_normal(shape) for seed in range(40)]
+    margins = [_relu_margin(net, net.forward(x, style)[1]) for x in xs]
+    assert max(margins) > margin, "no input away from the ReLU kinks found"
+    return xs[int(np.argmax(margins))]
+
+
+@pytest.mark.parametrize("num_styles,param", [
+    (1, "x"), (1, "res1/a/W"), (1, "res1/b/gamma"), (1, "conv2/beta"), (1, "out/b"),
+    (3, "x"), (3, "res1/b/W"), (3, "up1/gamma"), (3, "conv1/beta"),
+])
+def test_transformer_gradients(tiny_nets, num_styles, param):
+    """Gradients through the whole network, residual blocks included (the input
+    is chosen so that no ReLU input lies within 3e-3 of its kink).
+
+    Each layer pair above meets 1e-7; composed through ~20 layers, with instance
+    norm over 2x2 planes at the bottleneck, the centred difference's own
+    truncation error (it shrinks as h^2: 3e-4 at h=1e-3, 3e-6 at h=1e-4) leaves
+    absolute errors of ~1e-9, so the tolerance for the whole network is 1e-6."""
+    net = tiny_nets[num_styles]
+    style = None if num_styles == 1 else np.array([[0.2, 0.5, 0.3]])
+    x = _input_away_from_kinks(net, style)
+    out, cache = net.forward(x, style)
+    dout = np.random.default_rng(7).standard_normal(out.shape)
+    dx, grads = net.backward(dout, cache)
+    assert set(grads) == set(net.params)
+    value = x if param == "x" else net.params[param]
+    analytic = dx if param == "x" else grads[param]
+    numeric = eval_numerical_gradient_array(lambda _: net.forward(x, style)[0], value, dout)
+    assert_gradients_close(analytic, numeric, param, 1e-6)
+
+
+def test_transformer_shapes_range_and_names(tiny_nets, rng):
+    net = tiny_nets[1]
+    x = rng.standard_normal((2, 3, 16, 20)) * 3
+    out, cache = net.forward(x)
+    assert out.shape == x.shape
+    assert list(cache.activations) == list(net.block_names)
+    assert cache.activations["conv3"].shape == (2, net.widths[2], 4, 5)
+    # tanh scaling: the output is the normalized image of pixels in [0, 1]
+    mean, std = np.array(net.meta["mean"]), np.array(net.meta["std"])
+    pixels = out.transpose(0, 2, 3, 1) * std + mean
+    assert pixels.min() >= 0 and pixels.max() <= 1
+    _, no_grads = net.backward(out, cache, param_grads=False)
+    assert no_grads == {}
+    with pytest.raises(ValueError, match="multiples of 4"):
+        net.forward(rng.standard_normal((1, 3, 10, 12)))
+    with pytest.raises(ValueError, match="single style"):
+        net.forward(x, style=np.ones((2, 3)))
+
+
+def test_conditional_network_one_hot_equals_single_style_network(tiny_nets, rng):
+    cond = tiny_nets[3]
+    x = rng.standard_normal((1, 3, 12, 12))
+    single = TransformerNet(cond.widths, cond.res_blocks, num_styles=1, dtype=np.float64,
+                            params={k: (v[1] if k.endswith(("gamma", "beta")) else v)
+                                    for k, v in cond.params.items()})
+    np.testing.assert_allclose(cond.forward(x, style=1)[0], single.forward(x)[0], atol=1e-12)
+    with pytest.raises(ValueError, match="style weights"):
+        cond.forward(x)
+    with pytest.raises(ValueError, match="unknown style"):
+        cond.forward(x, style="picasso")
+
+
+def test_save_load_roundtrip_and_corruption(tiny_nets, tmp_path, rng):
+    net = tiny_nets[3]
+    path = net.save(tmp_path / "net.npz")
+    back = TransformerNet.load(path, dtype=np.float64)
+    assert back.style_names == net.style_names and back.widths == net.widths
+    for k in net.params:
+        np.testing.assert_array_equal(back.params[k], net.params[k])
+    x = rng.standard_normal((1, 3, 8, 8))
+    np.testing.assert_array_equal(back.forward(x, 2)[0], net.forward(x, 2)[0])
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(ValueError, match="not a valid transformer file"):
+        TransformerNet.load(bad)
+    with pytest.raises(ValueError, match="widths"):
+        TransformerNet(widths=(4, 4))
+
+
+def test_stylize_converts_grey_and_rgba(tiny_nets, rng):
+    net = tiny_nets[1]
+    grey = rng.integers(0, 256, (18, 23), dtype=np.uint8)
+    rgba = rng.integers(0, 256, (18, 23, 4), dtype=np.uint8)
+    for img in (grey, rgba):
+        out = net.stylize(img)
+        assert out.dtype == np.uint8 and out.shape == (16, 20, 3)

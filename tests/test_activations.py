@@ -224,3 +224,19 @@ def test_cli_filters_and_errors(cnn, tmp_path, capsys):
     assert "empty" in capsys.readouterr().err
     assert main(["patches", "--channels", "999", "--limit", "1", "--out", str(tmp_path)]) == 1
     assert "valid: 0..255" in capsys.readouterr().err
+
+
+def test_interrupt_returns_best_so_far(tiny, big, monkeypatch):
+    real, calls = tiny.forward, []
+
+    def forward(x, *a, **kw):
+        calls.append(len(x))
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(x, *a, **kw)
+
+    monkeypatch.setattr(tiny, "forward", forward)
+    with pytest.warns(UserWarning, match="first 4 images"):
+        found = top_patches(tiny, big, "fire5", 4, k=3, batch_size=4)
+    monkeypatch.undo()
+    assert found == top_patches(tiny, big[:4], "fire5", 4, k=3)

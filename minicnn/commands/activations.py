@@ -326,7 +326,8 @@ def demo_section(cnn, report, args):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for layer, channels in (("fire5", [1, 5, 20, 37]), ("fire9", [3, 10, 50, 100])):
-            grid, _ = patch_grid(cnn, paths[:n_patch], layer, channels, k=4 if quick else 6,
+            grid, _ = patch_grid(cnn, paths[::len(paths) // n_patch][:n_patch], layer,
+                                 channels, k=4 if quick else 6,
                                  tile=48)
             report.image(f"act_patches_{layer}", grid, caption=f"{layer} channels {channels}")
     n = 24 if quick else len(paths)

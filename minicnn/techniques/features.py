@@ -300,7 +300,6 @@ def extract_features(cnn, images_or_folder, layer="fire9", batch_size=16, n_jobs
     ``n_jobs > 1`` spreads the chunks over that many joblib (loky) worker
     processes; each loads the model once and uses one BLAS thread.
     """
-    from ..models.squeezenet import SqueezeNet  # noqa: F401  (for type clarity)
     batch_size = _positive(batch_size, "batch_size")
     n_jobs = _positive(n_jobs, "n_jobs")
     _check_choice(pool, POOLS, "pool")

@@ -51,6 +51,26 @@ def _check_channels(cnn, layer, channels, x_shape=None):
     return cnn.layer_names[idx], out
 
 
+def _merge(best, a, rows, k, max_per_image):
+    """Merge one batch's map ``a`` (B, H, W) of a channel into the running top-k
+    ``best = (scores, image indices, flat positions)``; ties by image, position."""
+    a = a.reshape(len(a), -1).astype(np.float64)                       # (B, H*W)
+    if max_per_image is not None:
+        order = np.argsort(-a, axis=1, kind="stable")[:, :max_per_image]
+        img = np.repeat(np.arange(len(a)), order.shape[1])
+        pos = order.ravel()
+    else:
+        img, pos = np.divmod(np.arange(a.size), a.shape[1])
+    s = a[img, pos]
+    if len(s) > k:                     # prefilter, keeping every tie of the k-th value
+        sel = s >= np.partition(s, len(s) - k)[len(s) - k]
+        img, pos, s = img[sel], pos[sel], s[sel]
+    s0, i0, p0 = best
+    s, i, p = np.concatenate([s0, s]), np.concatenate([i0, rows[img]]), np.concatenate([p0, pos])
+    keep = np.lexsort((p, i, -s))[:k]
+    return s[keep], i[keep], p[keep]
+
+
 def top_patches_many(cnn, images, layer, channels, k=9, batch_size=16, max_per_image=None,
                      size=None, crop="default", progress=False, skipped=None):
     """Top-k activations for several channels of ``layer`` in one pass over ``images``.
@@ -59,7 +79,9 @@ def top_patches_many(cnn, images, layer, channels, k=9, batch_size=16, max_per_i
     Returns ``{channel: [Patch, ...]}``, each list sorted by score (descending;
     ties by image index then position, row-major).  ``max_per_image`` keeps at
     most that many activations of one image (None: no limit, every position
-    competes).  The forward pass stops at ``layer``.
+    competes).  The forward pass stops at ``layer``.  Ctrl-C during the
+    decoding of a batch returns the best patches of the images seen so far
+    (with a warning).
     """
     from .features import _positive, _warn_skipped
     k = _positive(k, "k")
@@ -72,29 +94,23 @@ def top_patches_many(cnn, images, layer, channels, k=9, batch_size=16, max_per_i
     best = {c: (np.zeros(0), np.zeros(0, int), np.zeros(0, int)) for c in channels}
     map_shape, image_shape = None, None
     bad = [] if skipped is None else skipped
-    for rows, x in iter_batches(cnn, images, batch_size=batch_size, size=size, crop=crop,
-                                progress=progress, desc=f"patches {layer}", skipped=bad):
-        out, _ = cnn.forward(x, end=layer)
-        if out.ndim == 2:
-            out = out[:, :, None, None]
-        map_shape, image_shape = out.shape[2:], x.shape[2:]
-        for c in channels:
-            a = out[:, c].reshape(len(out), -1).astype(np.float64)       # (B, H*W)
-            if max_per_image is not None:
-                order = np.argsort(-a, axis=1, kind="stable")[:, :max_per_image]
-                img = np.repeat(np.arange(len(a)), order.shape[1])
-                pos = order.ravel()
-            else:
-                img, pos = np.divmod(np.arange(a.size), a.shape[1])
-            s = a[img, pos]
-            if len(s) > k:                 # prefilter, keeping every tie of the k-th value
-                sel = s >= np.partition(s, len(s) - k)[len(s) - k]
-                img, pos, s = img[sel], pos[sel], s[sel]
-            s0, i0, p0 = best[c]
-            s, i, p = (np.concatenate([s0, s]), np.concatenate([i0, rows[img]]),
-                       np.concatenate([p0, pos]))
-            keep = np.lexsort((p, i, -s))[:k]
-            best[c] = (s[keep], i[keep], p[keep])
+    batches = iter_batches(cnn, images, batch_size=batch_size, size=size, crop=crop,
+                           progress=progress, desc=f"patches {layer}", skipped=bad)
+    seen = 0
+    try:
+        for rows, x in batches:
+            out, _ = cnn.forward(x, end=layer)
+            if out.ndim == 2:
+                out = out[:, :, None, None]
+            map_shape, image_shape = out.shape[2:], x.shape[2:]
+            for c in channels:
+                best[c] = _merge(best[c], out[:, c], rows, k, max_per_image)
+            seen += len(rows)
+    except KeyboardInterrupt:      # Ctrl-C: keep the best patches of the images done so far
+        if not seen:
+            raise
+        import warnings
+        warnings.warn(f"interrupted: top patches of the first {seen} images only", stacklevel=2)
     if skipped is None:
         _warn_skipped(bad)
     if map_shape is None:

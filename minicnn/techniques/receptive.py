@@ -106,10 +106,3 @@ def clip_box(box, height, width):
     y0, x0, y1, x1 = box
     c = (max(y0, 0), max(x0, 0), min(y1, height), min(x1, width))
     return tuple(int(v) for v in c), c != tuple(box)
-
-
-def _rows_seen(field, index, height):
-    """Input rows (clipped) seen by unit ``index`` along one axis (helper for tests)."""
-    size, stride, offset = field
-    lo = offset + index * stride
-    return np.arange(max(lo, 0), min(lo + size, height))

@@ -360,14 +360,18 @@ def extract_features(cnn, images_or_folder, layer="fire9", batch_size=16, n_jobs
             from joblib import Parallel, delayed
             digest = _weights_digest(cnn)
             model_dir = folder if cache else Path(_tempdir())
-            mfile = _model_file(cnn, digest, model_dir)
-            jobs = (delayed(_worker_chunk)(str(mfile), digest, cnn.layers, cnn.meta,
-                                           paths[s:s + chunk], layer, pool, size, crop,
-                                           batch_size) for s in todo)
-            runner = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator")
-            for s, value in zip(todo, runner(jobs)):
-                save_part(s, value)
-                bar.update(len(value[1]))
+            try:
+                mfile = _model_file(cnn, digest, model_dir)
+                jobs = (delayed(_worker_chunk)(str(mfile), digest, cnn.layers, cnn.meta,
+                                               paths[s:s + chunk], layer, pool, size, crop,
+                                               batch_size) for s in todo)
+                runner = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator")
+                for s, value in zip(todo, runner(jobs)):
+                    save_part(s, value)
+                    bar.update(len(value[1]))
+            finally:
+                if not cache:
+                    shutil.rmtree(model_dir, ignore_errors=True)
     feats = [results[s][0] for s in starts if results[s][0] is not None]
     ok = np.concatenate([results[s][1] for s in starts])
     if not feats:

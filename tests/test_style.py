@@ -195,3 +195,13 @@ def test_gram_texture_synthesis_lowers_loss_85_percent(cnn, data):
     x = texture_synthesis(cnn, "starry_night", history=history, rng=0)
     assert x.shape[:2] == (1, 3)
     assert _reduction(history) >= 0.85, f"{_reduction(history):.1%}"
+
+
+def test_cli_style_and_unknown_style(cnn, data, tmp_path, capsys):
+    from minicnn.cli import main
+    args = ["--steps", "2", "--image-size", "48", "--style-size", "48", "--out", str(tmp_path)]
+    assert main(["style", "tubingen", "starry_night", "the_scream", "--blend", "1,3"]
+                + args) == 0
+    assert (tmp_path / "style_tubingen_starry_night+the_scream.png").is_file()
+    assert main(["style", "tubingen", "monet"] + args) == 1
+    assert "unknown style 'monet'; available styles" in capsys.readouterr().err

@@ -133,3 +133,12 @@ def test_pure_numpy_env_selects_the_twin():
     env = dict(os.environ, MINICNN_PURE_NUMPY="1")
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert r.stdout.split() == ["numpy", "True"], r.stderr
+
+
+def test_cli_texture_efros_leung(data, tmp_path, capsys):
+    from minicnn.cli import main
+    assert main(["texture", "gravel", "--size", "12", "--source-size", "20", "--window", "5",
+                 "--out", str(tmp_path)]) == 0
+    from minicnn.data import load_image
+    img = load_image(tmp_path / "texture_efros_leung_gravel.png")
+    assert img.shape == (12, 12, 3)

@@ -205,3 +205,37 @@ def test_cli_style_and_unknown_style(cnn, data, tmp_path, capsys):
     assert (tmp_path / "style_tubingen_starry_night+the_scream.png").is_file()
     assert main(["style", "tubingen", "monet"] + args) == 1
     assert "unknown style 'monet'; available styles" in capsys.readouterr().err
+
+
+def test_checkpoint_resume_is_bit_identical(tiny, rng, tmp_path):
+    content, style = _img(rng), _img(rng)
+    args = dict(TINY, iterations=9, learning_rate=0.05, decay_lr_at=5, decayed_lr=0.01)
+    full = style_transfer(tiny, content, style, **args)
+    ckpt = tmp_path / "run.npz"
+
+    def stop_at_6(t, x, losses):
+        if t == 6:
+            raise KeyboardInterrupt
+
+    with pytest.warns(UserWarning, match="interrupted"):
+        style_transfer(tiny, content, style, checkpoint=ckpt, checkpoint_every=4,
+                       callback=stop_at_6, **args)
+    assert ckpt.is_file()
+    resumed = style_transfer(tiny, content, style, checkpoint=ckpt, checkpoint_every=4, **args)
+    np.testing.assert_array_equal(resumed, full)
+    # periodic checkpoints alone (as after SIGKILL): resume from iteration 4
+    ckpt2 = tmp_path / "periodic.npz"
+    style_transfer(tiny, content, style, checkpoint=ckpt2, checkpoint_every=4,
+                   **dict(args, iterations=6))          # leaves a checkpoint at 4
+    with np.load(ckpt2) as z:
+        assert int(z["iteration"]) == 4
+    resumed = style_transfer(tiny, content, style, checkpoint=ckpt2, **args)
+    np.testing.assert_array_equal(resumed, full)
+
+
+def test_corrupted_checkpoint_is_refused(tiny, rng, tmp_path):
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a zip file")
+    with pytest.raises(ValueError, match="corrupted or not a style-transfer checkpoint"):
+        style_transfer(tiny, _img(rng), _img(rng), iterations=2, checkpoint=bad, **TINY)
+    assert bad.read_bytes() == b"not a zip file"

@@ -64,6 +64,9 @@ def register(sub):
     p.add_argument("--tv-weight", type=float, default=None)
     p.add_argument("--init", choices=("content", "noise"), default=None)
     p.add_argument("--keep-colors", action="store_true", help="keep the content's colours")
+    p.add_argument("--checkpoint", default=None,
+                   help="save the state here every 50 iterations and on Ctrl-C; resume "
+                        "from it when it exists")
     add_common(p, seed=True, steps=True)
     p.set_defaults(func=run_style)
 
@@ -138,6 +141,8 @@ def run_style(args):
             overrides[key] = value
     if args.keep_colors:
         overrides["keep_colors"] = True
+    if args.checkpoint:
+        overrides["checkpoint"] = args.checkpoint
     if args.steps:
         overrides["iterations"] = args.steps
     cnn = load_model(args)

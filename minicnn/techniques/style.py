@@ -318,7 +318,7 @@ def style_transfer(cnn, content, styles, *, style_weights, content_weight, tv_we
                    decayed_lr=CS231N_SCHEDULE["decayed_lr"],
                    decay_lr_at=CS231N_SCHEDULE["decay_lr_at"],
                    clamp=CS231N_SCHEDULE["clamp"], clamp_until=CS231N_SCHEDULE["clamp_until"],
-                   progress=False, history=None):
+                   progress=False, history=None, checkpoint=None, checkpoint_every=50):
     """Neural style transfer (Gatys et al. 2016) with cs231n's schedule.
 
     cnn: the model (SqueezeNet protocol).  content: the content image (a name
@@ -338,6 +338,10 @@ def style_transfer(cnn, content, styles, *, style_weights, content_weight, tv_we
     callback(t, x, losses): after each iteration's loss evaluation.
     history: a list to which the loss dict of every iterate is appended (the
     last entry is the returned image's).
+    checkpoint: a ``.npz`` path; the state (image, Adam moments, iteration,
+    best image) is written there atomically every ``checkpoint_every``
+    iterations and on Ctrl-C, and an existing checkpoint is resumed (the
+    result is bit-identical to an uninterrupted run with the same arguments).
 
     Ctrl-C stops the loop and returns the lowest-loss image so far.
     Returns x (1, 3, H, W) in the model's normalized space (``cnn.deprocess``).
@@ -364,7 +368,12 @@ def style_transfer(cnn, content, styles, *, style_weights, content_weight, tv_we
     cnn.output_shape(x.shape, end=objective.end or 0)      # clear error if too small
     config = {"learning_rate": learning_rate}
     best_loss, best_x = np.inf, x.copy()
-    bar = tqdm(range(iterations), disable=not progress, desc="style transfer")
+    start = 0
+    if checkpoint is not None and Path(checkpoint).is_file():
+        start, x, config, best_loss, best_x = _load_checkpoint(checkpoint, x)
+    bar = tqdm(range(start, iterations), disable=not progress, desc="style transfer",
+               initial=start, total=iterations)
+    t = start
     try:
         for t in bar:
             if t < clamp_until and clamp is not None:
@@ -382,10 +391,14 @@ def style_transfer(cnn, content, styles, *, style_weights, content_weight, tv_we
             if t == decay_lr_at:
                 config = {"learning_rate": decayed_lr}
             x, config = adam(x, dx, config)
+            if checkpoint is not None and (t + 1) % checkpoint_every == 0:
+                _save_checkpoint(checkpoint, t + 1, x, config, best_loss, best_x)
         final, _ = objective(x, grad=False)
         if history is not None:
             history.append(final)
     except KeyboardInterrupt:
+        if checkpoint is not None:
+            _save_checkpoint(checkpoint, t, x, config, best_loss, best_x)
         warnings.warn(f"style_transfer interrupted: returning the best image so far "
                       f"(loss {best_loss:.4g})")
         x = best_x
@@ -394,6 +407,42 @@ def style_transfer(cnn, content, styles, *, style_weights, content_weight, tv_we
     if keep_colors:
         x = keep_content_colors(cnn, x, content_x)
     return x
+
+
+def _save_checkpoint(path, iteration, x, config, best_loss, best_x):
+    """Write the optimization state to ``path`` atomically (temp file + rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    m = config.get("m")
+    np.savez(tmp, iteration=np.int64(iteration), x=x, best_x=best_x,
+             best_loss=np.float64(best_loss), learning_rate=np.float64(config["learning_rate"]),
+             adam_t=np.int64(config.get("t", 0)),
+             m=np.zeros_like(x) if m is None else m,
+             v=np.zeros_like(x) if m is None else config["v"])
+    os.replace(tmp, path)
+
+
+def _load_checkpoint(path, x):
+    """(iteration, x, adam config, best_loss, best_x) from a checkpoint of an image like x."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            state = {k: z[k] for k in z.files}
+        iteration = int(state["iteration"])
+        saved = state["x"]
+        config = {"learning_rate": float(state["learning_rate"])}
+        if int(state["adam_t"]) > 0:
+            config.update(m=state["m"].astype(x.dtype), v=state["v"].astype(x.dtype),
+                          t=int(state["adam_t"]))
+        best_loss, best_x = float(state["best_loss"]), state["best_x"].astype(x.dtype)
+    except Exception as exc:                     # zip/npz errors, missing keys
+        raise ValueError(f"checkpoint {path} is corrupted or not a style-transfer "
+                         f"checkpoint ({type(exc).__name__}: {exc}); delete it to start "
+                         f"over") from None
+    if saved.shape != x.shape:
+        raise ValueError(f"checkpoint {path} holds an image of shape {saved.shape}, this run "
+                         f"optimizes {x.shape}; use another checkpoint path")
+    return iteration, saved.astype(x.dtype), config, best_loss, best_x
 
 
 def style_transfer_preset(cnn, name, **overrides):

@@ -14,6 +14,10 @@ from minicnn.techniques import synthesis as S
 
 @pytest.fixture(scope="module")
 def sharp():
+    return _sharp_model()
+
+
+def _sharp_model():
     """A small random SqueezeNet 1.1 (12 channels per block, He init, biases 0.05).
 
     The `tiny` model's scores barely depend on the input (few channels, most deep
@@ -398,3 +402,33 @@ def test_class_visualization_pretrained_reaches_target(cnn, target):
     pred = cnn.predict(x, top=1)
     print(target, pred.names[0][0], pred.probabilities[0][0])
     assert pred.indices[0][0] == target
+
+
+# --------------------------------------------------------------------------- command line
+def test_cli_commands_write_pngs(sharp, tmp_path, monkeypatch, capsys):
+    from minicnn import cli
+    from minicnn.commands import synthesis as cmd
+    from minicnn.data import save_image
+    monkeypatch.setattr(cmd, "load_model", lambda args: sharp)
+    rng = np.random.default_rng(0)
+    photo = save_image(tmp_path / "photo.png", np.kron(
+        rng.integers(0, 256, (12, 12, 3)), np.ones((4, 4, 1))).astype(np.uint8))
+    out = str(tmp_path / "out")
+    assert cli.main(["classviz", "3", "--steps", "4", "--size", "40", "--out", out,
+                     "--save-every", "2"]) == 0
+    assert cli.main(["classviz", "--layer", "fire5", "--channel", "1", "--steps", "2",
+                     "--size", "40", "--out", out]) == 0
+    y = int(sharp.scores(sharp.preprocess(np.asarray(
+        __import__("PIL.Image").Image.open(photo)))).argmax())
+    cli.main(["fool", str(photo), "--target", str((y + 1) % 10), "--steps", "3", "--out", out])
+    assert cli.main(["fool", str(photo), "--target", str(y), "--out", out]) == 1   # error
+    assert cli.main(["dream", str(photo), "--layer", "fire3", "--size", "48", "--steps", "2",
+                     "--octaves", "2", "--out", out]) == 0
+    assert cli.main(["invert", str(photo), "--layer", "conv1,fire3", "--size", "40",
+                     "--steps", "3", "--out", out]) == 0
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    for expected in ["classviz_3.png", "classviz_3_step2.png", "classviz_fire5_1.png",
+                     "fool_photo.png", "fool_photo_diff.png", "dream_photo_fire3.png",
+                     "invert_photo_conv1.png", "invert_photo_fire3.png"]:
+        assert expected in names, names
+    assert f"target {y} equals the true class" in capsys.readouterr().err

@@ -1,0 +1,282 @@
+"""``classviz``, ``fool``, ``dream`` and ``invert``: gradient ascent on the image.
+
+    python -m minicnn classviz 76 366 683 --steps 100 --seed 0
+    python -m minicnn classviz --layer fire7 --channel 12
+    python -m minicnn fool photo.jpg --target 6
+    python -m minicnn fool photo.jpg --target 6 --fgsm 2 --steps 10
+    python -m minicnn dream sky.jpg --layer fire5 --octaves 3 --size 512
+    python -m minicnn invert photo.jpg --layer conv1,fire3,fire5,fire7
+
+Every command writes PNGs into ``--out`` and shows a progress bar; Ctrl-C
+keeps (and writes) the best image found so far.
+"""
+import argparse
+from pathlib import Path
+
+from . import add_common, load_model, positive_int
+
+
+def _positive_float(text):
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def _non_negative_float(text):
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative number, got {text}")
+    return value
+
+
+def register(sub):
+    p = sub.add_parser("classviz", help="class (or neuron) visualization by gradient ascent")
+    p.add_argument("classes", nargs="*", type=int, help="class indices (default: 76 366 683)")
+    p.add_argument("--channel", type=int, default=None,
+                   help="with --layer: visualize this channel of the layer instead of a class")
+    p.add_argument("--lr", type=_positive_float, default=25.0, help="learning rate (25)")
+    p.add_argument("--l2-reg", type=_non_negative_float, default=1e-3, help="L2 penalty (1e-3)")
+    p.add_argument("--blur-every", type=int, default=10, help="blur every k steps (10; 0: off)")
+    p.add_argument("--blur-sigma", type=_non_negative_float, default=0.5)
+    p.add_argument("--jitter", type=int, default=16, help="max jitter in pixels (16)")
+    p.add_argument("--decay", type=_non_negative_float, default=0.0, help="Yosinski decay rate")
+    p.add_argument("--clip-norm", type=_non_negative_float, default=0.0,
+                   help="zero pixels below this percentile of norm")
+    p.add_argument("--clip-contribution", type=_non_negative_float, default=0.0,
+                   help="zero pixels below this percentile of contribution")
+    p.add_argument("--size", type=positive_int, default=224, help="image side (224)")
+    p.add_argument("--init", default=None, help="start from this image (e.g. a saved result)")
+    p.add_argument("--save-every", type=int, default=0,
+                   help="also write the current image every k steps (0: off)")
+    add_common(p, seed=True, layer=True, steps=True)
+    p.set_defaults(func=run_classviz)
+
+    p = sub.add_parser("fool", help="fooling images / adversarial examples")
+    p.add_argument("images", nargs="+", help="image files")
+    p.add_argument("--target", type=int, required=True, help="target class, e.g. 6 (stingray)")
+    p.add_argument("--true", type=int, default=None,
+                   help="true class of the images (default: the model's prediction)")
+    p.add_argument("--objective", default="target", choices=("target", "margin"),
+                   help="target score (cs231n) or target minus true score")
+    p.add_argument("--lr", type=_positive_float, default=1.0, help="step L2 norm (1.0)")
+    p.add_argument("--fgsm", type=_positive_float, default=None, metavar="EPS",
+                   help="use (iterative) targeted FGSM with this L-inf budget in pixel levels")
+    add_common(p, steps=True)
+    p.set_defaults(func=run_fool)
+
+    p = sub.add_parser("dream", help="DeepDream on an image")
+    p.add_argument("image", help="image file")
+    p.add_argument("--size", type=positive_int, default=512, help="short side in pixels (512)")
+    p.add_argument("--octaves", type=positive_int, default=3)
+    p.add_argument("--octave-scale", type=_positive_float, default=1.4)
+    p.add_argument("--lr", type=_positive_float, default=1.5)
+    p.add_argument("--jitter", type=int, default=32)
+    p.add_argument("--guide", default=None, help="guide image (guided dreaming)")
+    add_common(p, seed=True, layer=True, steps=True)
+    p.set_defaults(func=run_dream)
+
+    p = sub.add_parser("invert", help="reconstruct an image from its features (inversion)")
+    p.add_argument("image", help="image file")
+    p.add_argument("--size", type=positive_int, default=224, help="image side (224)")
+    p.add_argument("--lr", type=_positive_float, default=None, help="Adam learning rate")
+    p.add_argument("--tv-weight", type=_non_negative_float, default=None)
+    p.add_argument("--tv-beta", type=_positive_float, default=2.0)
+    p.add_argument("--alpha-weight", type=_non_negative_float, default=None)
+    add_common(p, seed=True, layer=True, steps=True)
+    p.set_defaults(func=run_invert)
+
+
+# --------------------------------------------------------------------------- commands
+def run_classviz(args):
+    from ..data import load_image, save_image
+    from ..techniques.synthesis import class_visualization
+    cnn = load_model(args)
+    out = Path(args.out)
+    if args.layer is not None or args.channel is not None:
+        if args.layer is None or args.channel is None:
+            raise ValueError("--layer and --channel go together (a neuron / channel target)")
+        targets = [(args.layer, args.channel)]
+    else:
+        targets = args.classes or [76, 366, 683]
+    init = cnn.preprocess(load_image(args.init), size=args.size, crop=args.size) \
+        if args.init else None
+    for target in targets:
+        name = f"classviz_{target}" if isinstance(target, int) else \
+            f"classviz_{target[0]}_{target[1]}"
+
+        def save_partial(t, x, value, name=name):
+            if args.save_every and (t + 1) % args.save_every == 0:
+                save_image(out / f"{name}_step{t + 1}.png", cnn.deprocess(x))
+
+        res = class_visualization(
+            cnn, target, num_iterations=args.steps or 100, learning_rate=args.lr,
+            l2_reg=args.l2_reg, blur_every=args.blur_every, blur_sigma=args.blur_sigma,
+            max_jitter=args.jitter, decay=args.decay, clip_norm=args.clip_norm,
+            clip_contribution=args.clip_contribution, size=args.size, init=init,
+            rng=args.seed, callback=save_partial, progress=True, return_result=True)
+        x = res.image
+        path = save_image(out / f"{name}.png", cnn.deprocess(x))
+        pred = cnn.predict(x, top=1)
+        note = " (interrupted: best so far)" if res.interrupted else ""
+        print(f"{path}: top class {pred.names[0][0]} ({pred.indices[0][0]}) "
+              f"p={pred.probabilities[0][0]:.3f}{note}")
+        if res.interrupted:
+            return 130
+    return 0
+
+
+def run_fool(args):
+    import numpy as np
+
+    from ..data import load_image, save_image
+    from ..techniques.regularizers import pixel_scale
+    from ..techniques.synthesis import fgsm, make_fooling_image
+    cnn = load_model(args)
+    out = Path(args.out)
+    x = cnn.preprocess([load_image(p) for p in args.images])
+    y = cnn.scores(x).argmax(axis=1) if args.true is None else np.full(len(x), args.true)
+    if args.fgsm is None:
+        x_fool, info = make_fooling_image(cnn, x, args.target, y=y, objective=args.objective,
+                                          learning_rate=args.lr, max_iter=args.steps or 100,
+                                          progress=True, return_info=True)
+        steps = info["steps"]
+    else:
+        x_fool = fgsm(cnn, x, np.full(len(x), args.target), args.fgsm / 255.0,
+                      steps=args.steps or 10, targeted=True, progress=True)
+        steps = np.full(len(x), args.steps or 10)
+    change = np.abs(x_fool.astype(np.float64) - x) * pixel_scale(cnn)
+    pred = cnn.scores(x_fool).argmax(axis=1)
+    # does the 8-bit PNG still fool the model? (rounding to pixel levels can undo it)
+    saved = cnn.scores(cnn.preprocess(cnn.deprocess(x_fool), size=None, crop=None)).argmax(1)
+    for i, path in enumerate(args.images):
+        stem = Path(path).stem
+        save_image(out / f"fool_{stem}.png", cnn.deprocess(x_fool[i]))
+        diff = (x_fool[i] - x[i]).transpose(1, 2, 0) * pixel_scale(cnn)[0].transpose(1, 2, 0)
+        mag = np.abs(diff).max()
+        save_image(out / f"fool_{stem}_diff.png",
+                   np.clip(127.5 + 127.5 * diff / max(mag, 1e-12), 0, 255).astype(np.uint8))
+        print(f"{path}: {cnn.class_name(y[i])} -> {cnn.class_name(pred[i])} "
+              f"({'fooled' if pred[i] == args.target else 'NOT fooled'}; as saved PNG: "
+              f"{cnn.class_name(saved[i])}) steps {steps[i]}, mean change "
+              f"{change[i].mean():.2f}/255, max change {change[i].max():.1f}/255")
+    return 0 if np.all(pred == args.target) else 1
+
+
+def run_dream(args):
+    from ..data import load_image, save_image
+    from ..techniques.synthesis import deepdream
+    cnn = load_model(args)
+    layer = args.layer or "fire5"
+    x = cnn.preprocess(load_image(args.image), size=args.size, crop=None)
+    guide = None
+    if args.guide:
+        guide = cnn.preprocess(load_image(args.guide), size=224, crop=224)
+    dream = deepdream(cnn, x, layer, iterations=args.steps or 10, learning_rate=args.lr,
+                      octaves=args.octaves, octave_scale=args.octave_scale,
+                      max_jitter=args.jitter, guide=guide, rng=args.seed, progress=True)
+    path = save_image(Path(args.out) / f"dream_{Path(args.image).stem}_{layer}.png",
+                      cnn.deprocess(dream))
+    print(f"wrote {path}")
+    return 0
+
+
+def run_invert(args):
+    from ..data import load_image, save_image
+    from ..techniques.synthesis import INVERSION_DEFAULTS, invert_features
+    cnn = load_model(args)
+    layers = (args.layer or "conv1,fire3,fire5,fire7").split(",")
+    x0 = cnn.preprocess(load_image(args.image), size=args.size, crop=args.size)
+    kw = dict(INVERSION_DEFAULTS, tv_beta=args.tv_beta)
+    for key, value in (("iterations", args.steps), ("learning_rate", args.lr),
+                       ("tv_weight", args.tv_weight), ("alpha_weight", args.alpha_weight)):
+        if value is not None:
+            kw[key] = value
+    for layer in layers:
+        phi0, _ = cnn.forward(x0, end=layer)
+        x = invert_features(cnn, phi0, layer, image_size=args.size, rng=args.seed,
+                            progress=True, **kw)
+        path = save_image(Path(args.out) / f"invert_{Path(args.image).stem}_{layer}.png",
+                          cnn.deprocess(x))
+        print(f"wrote {path}")
+    return 0
+
+
+# --------------------------------------------------------------------------- demo
+def demo_section(cnn, report, args):
+    """Class visualization, fooling images, DeepDream and feature inversion."""
+    import numpy as np
+
+    from ..data import data_dir, imagenet_sample, load_image, sample_photos
+    from ..techniques.regularizers import pixel_scale
+    from ..techniques.synthesis import (INVERSION_DEFAULTS, class_visualization, deepdream,
+                                        invert_features, make_fooling_image)
+    quick = getattr(args, "quick", False)
+    rng = getattr(args, "rng", None)
+    seed = int(rng.integers(2 ** 31)) if rng is not None else 0
+
+    report.section("Class visualization", "Gradient ascent on the raw class score minus "
+                   "an L2 penalty, with jitter, blur and clamping (Simonyan et al. 2014; "
+                   "Yosinski et al. 2015; cs231n's defaults: 100 steps, lr 25).")
+    classes = [76] if quick else [76, 366, 683]
+    for c in classes:
+        x = class_visualization(cnn, c, num_iterations=20 if quick else 100,
+                                size=128 if quick else 224, rng=seed)
+        pred = cnn.predict(x, top=1)
+        report.image(f"classviz_{c}", cnn.deprocess(x),
+                     caption=f"{cnn.class_name(c)} ({c}): top class {pred.names[0][0]} "
+                             f"{pred.probabilities[0][0]:.2f}")
+
+    report.section("Fooling images", "Normalized gradient steps (size 1) on the stingray "
+                   "score until the prediction flips (cs231n's procedure); the difference "
+                   "is magnified.")
+    try:
+        paths, labels = imagenet_sample(4)
+        paths = [p for p, y in zip(paths, labels) if y != 6][:1 if quick else 3]
+    except FileNotFoundError:
+        paths = sample_photos()[:1]
+    x = cnn.preprocess([load_image(p) for p in paths])
+    x_fool, info = make_fooling_image(cnn, x, 6, return_info=True)
+    rows = []
+    for i, p in enumerate(paths):
+        diff = (x_fool[i] - x[i]).transpose(1, 2, 0) * pixel_scale(cnn)[0].transpose(1, 2, 0)
+        mag = max(np.abs(diff).max(), 1e-12)
+        pair = np.concatenate([cnn.deprocess(x[i]), cnn.deprocess(x_fool[i]),
+                               np.clip(127.5 + 127.5 * diff / mag, 0, 255).astype(np.uint8)],
+                              axis=1)
+        report.image(f"fool_{Path(p).stem}", pair, caption=f"{Path(p).stem} -> stingray")
+        rows.append([Path(p).stem, int(info["steps"][i]), bool(info["fooled"][i]),
+                     f"{info['mean_change'][i]:.2f}", f"{info['max_change'][i]:.1f}"])
+    report.table(rows, header=["photo", "steps", "fooled", "mean |change| /255",
+                               "max |change| /255"])
+
+    report.section("DeepDream", "Maximize 0.5 ||a||^2 at a layer (the injected gradient "
+                   "is the activation itself), over octaves with jitter (Mordvintsev et al. "
+                   "2015).")
+    root = data_dir()
+    sky = root / "images" / "sky.jpg" if root is not None else None
+    img = load_image(sky) if sky is not None and sky.is_file() else \
+        load_image(sample_photos()[0])
+    size = 160 if quick else 384
+    x = cnn.preprocess(img, size=size, crop=None)
+    for layer in (["fire5"] if quick else ["fire3", "fire5", "fire7"]):
+        d = deepdream(cnn, x, layer, iterations=3 if quick else 10,
+                      octaves=2 if quick else 3, rng=seed)
+        report.image(f"dream_{layer}", cnn.deprocess(d), caption=f"DeepDream at {layer}")
+
+    report.section("Feature inversion", "Reconstructions from the features of one image at "
+                   "shallow to deep layers (Mahendran & Vedaldi 2015): feature loss + TV "
+                   "prior + alpha-norm, Adam from noise.")
+    photo = root / "images" / "kitten.jpg" if root is not None else None
+    img = load_image(photo) if photo is not None and photo.is_file() else \
+        load_image(sample_photos()[0])
+    size = 96 if quick else 160
+    x0 = cnn.preprocess(img, size=size, crop=size)
+    report.image("invert_original", cnn.deprocess(x0), caption="original")
+    for layer in (["fire3"] if quick else ["conv1", "fire3", "fire5", "fire7"]):
+        phi0, _ = cnn.forward(x0, end=layer)
+        kw = dict(INVERSION_DEFAULTS)
+        if quick:
+            kw["iterations"] = 20
+        x = invert_features(cnn, phi0, layer, image_size=size, rng=seed, **kw)
+        report.image(f"invert_{layer}", cnn.deprocess(x), caption=f"from {layer}")

@@ -14,6 +14,11 @@ Blocks (each timed on its own: all minicnn repeats, then all PyTorch repeats;
   the same loop (cs231n's code structure, autograd) on SqueezeNet 1.1 written
   with ``torch.nn.functional`` from ``cnn.params`` (no torchvision here).
   The ratio minicnn / PyTorch should be <= 1.0.
+- ``transformer_step``: one training step of the full-width fast style transfer
+  network (Johnson et al. 2016: widths 32/64/128, 5 residual blocks, 9x9 first
+  and last convs), batch 4, 256x256, Adam, SqueezeNet perceptual losses (Starry
+  Night preset).  The PyTorch peer builds the same network with
+  ``torch.nn.functional`` from the same initial weights.  Target: within 2x.
 - ``efros_leung``: a 64x64 colour texture from a 64x64 source (brick.png),
   window 11, seed 0: Cython window-search kernel vs. its NumPy twin (the
   outputs are checked identical) and the speed-up.
@@ -211,10 +216,98 @@ def bench_efros_leung(ctx, args):
     return rows
 
 
-#: benchmark blocks in run order (the fast-style engineer adds the transformer step here)
+def torch_transformer_step(torch, features, net, params, x, grams, preset, layers, cl):
+    """A closure running one Johnson training step in PyTorch (autograd + torch Adam) on
+    the same architecture as ``net`` (reflection pad, conv, instance norm, ReLU,
+    residual blocks, nearest upsampling, tanh scaling) with SqueezeNet as loss network."""
+    import torch.nn.functional as F
+    p = {k: torch.from_numpy(v.copy()).requires_grad_(True) for k, v in params.items()}
+    opt = torch.optim.Adam(list(p.values()), lr=1e-3)
+    scale = torch.from_numpy(net.out_scale).reshape(1, 3, 1, 1)
+    shift = torch.from_numpy(net.out_shift).reshape(1, 3, 1, 1)
+    xt = torch.from_numpy(x)
+    grams = [torch.from_numpy(g) for g in grams]
+
+    def unit(h, name, k, stride, relu=True):
+        h = F.conv2d(F.pad(h, (k // 2,) * 4, mode="reflect"), p[name + "/W"], stride=stride)
+        h = F.instance_norm(h, weight=p[name + "/gamma"], bias=p[name + "/beta"], eps=1e-5)
+        return F.relu(h) if relu else h
+
+    def transformer(h):
+        for b in net.blocks:
+            name = b["name"]
+            if b["kind"] == "conv":
+                h = unit(h, name, b["k"], b["stride"])
+            elif b["kind"] == "res":
+                h = h + unit(unit(h, name + "/a", 3, 1), name + "/b", 3, 1, relu=False)
+            elif b["kind"] == "up":
+                h = unit(F.interpolate(h, scale_factor=2, mode="nearest"), name, 3, 1)
+            else:
+                h = F.conv2d(F.pad(h, (4, 4, 4, 4), mode="reflect"), p["out/W"], p["out/b"])
+                h = scale * torch.tanh(h) + shift
+        return h
+
+    def gram(f):
+        n, c, hh, ww = f.shape
+        f = f.reshape(n, c, hh * ww)
+        return torch.bmm(f, f.transpose(1, 2)) / (c * hh * ww)
+
+    def step():
+        opt.zero_grad()
+        n = xt.shape[0]
+        with torch.no_grad():
+            target = features(xt, [cl])[cl]
+        y = transformer(xt)
+        feats = features(y, list(layers) + [cl])
+        loss = preset["content_weight"] / n * ((feats[cl] - target) ** 2).sum()
+        for name, w, a in zip(layers, preset["style_weights"], grams):
+            loss = loss + w / n * ((gram(feats[name]) - a) ** 2).sum()
+        loss = loss + preset["tv_weight"] / n * (((y[:, :, 1:] - y[:, :, :-1]) ** 2).sum()
+                                                 + ((y[..., 1:] - y[..., :-1]) ** 2).sum())
+        loss.backward()
+        opt.step()
+        return loss.item()
+    return step
+
+
+def bench_transformer_step(ctx, args):
+    """One training step of the full-width Johnson transformer (32/64/128, 5 residual
+    blocks, 9x9 first/last convs), batch 4, 256x256, Starry Night preset."""
+    from minicnn.models.transformer import TransformerNet
+    from minicnn.techniques.fast_style import (STYLE_LAYERS, STYLE_PRESETS, style_image_path,
+                                               style_targets, train_step)
+    from minicnn.data import load_image
+    cnn = ctx.cnn
+    net = TransformerNet((32, 64, 128), 5, rng=np.random.default_rng(0))
+    params0 = {k: v.copy() for k, v in net.params.items()}
+    preset = STYLE_PRESETS["starry_night"]
+    grams = style_targets(cnn, load_image(style_image_path("starry_night")),
+                          preset["style_size"])
+    x = np.random.default_rng(1).uniform(-2, 2, (4, 3, 256, 256)).astype(np.float32)
+    adam = {}
+    losses = {}
+    t_ours, _ = median_seconds(
+        lambda: losses.update(train_step(net, cnn, x, grams, preset, adam)),
+        args.repeats, warmup=1)
+    row = {"block": "transformer_step", "seconds": t_ours,
+           "what": f"Johnson transformer 32/64/128, 5 res blocks ({net.num_params():,} "
+                   f"params), batch 4, 256x256, one Adam step with SqueezeNet losses"}
+    torch = ctx.torch()
+    if torch is not None:
+        features = torch_features(cnn, torch)
+        step = torch_transformer_step(torch, features, net, params0, x, grams, preset,
+                                      STYLE_LAYERS, "fire2")
+        t_torch, _ = median_seconds(step, args.repeats, warmup=1)
+        row["peer_seconds"] = t_torch
+        row["note"] = f"within 2x: {'yes' if t_ours <= 2 * t_torch else 'NO'}"
+    return [row]
+
+
+#: benchmark blocks in run order
 BLOCKS = {
     "style_transfer": bench_style_transfer,
     "efros_leung": bench_efros_leung,
+    "transformer_step": bench_transformer_step,
 }
 
 

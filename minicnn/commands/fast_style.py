@@ -1,0 +1,162 @@
+"""``train-style`` and ``stylize``: fast (feed-forward) style transfer."""
+import time
+from pathlib import Path
+
+from . import add_common, load_model, positive_int
+
+
+def _widths(text):
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 3 or min(values) < 1:
+        import argparse
+        raise argparse.ArgumentTypeError(f"expected three positive widths like 32,64,128, "
+                                         f"got {text!r}")
+    return values
+
+
+def _floats(text):
+    return tuple(float(v) for v in text.split(","))
+
+
+def _blend(text):
+    """'starry_night=0.5,the_scream=0.5' -> dict."""
+    out = {}
+    for part in text.split(","):
+        name, sep, value = part.partition("=")
+        if not sep:
+            import argparse
+            raise argparse.ArgumentTypeError(f"blend entries look like name=weight, got {part!r}")
+        out[name.strip()] = float(value)
+    return out
+
+
+def register(sub):
+    p = sub.add_parser("train-style", help="train a fast style transfer network "
+                       "(Johnson et al. 2016; several styles -> conditional instance norm)")
+    p.add_argument("--style", nargs="+", required=True,
+                   help="style name(s) (starry_night, the_scream, composition_vii) or "
+                        "image path(s); several train one conditional network")
+    p.add_argument("--content", default=None,
+                   help="folder of training photos (default: <data>/imagenet_sample)")
+    p.add_argument("--save", default=None,
+                   help="network file to write (default: OUT/transformer_<styles>.npz)")
+    p.add_argument("--checkpoint", default=None,
+                   help="checkpoint file (default: the --save path with .ckpt.npz)")
+    p.add_argument("--checkpoint-every", type=positive_int, default=50)
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint")
+    p.add_argument("--batch-size", type=positive_int, default=4)
+    p.add_argument("--crop", type=positive_int, default=256, help="crop size (multiple of 4)")
+    p.add_argument("--widths", type=_widths, default=(32, 64, 128))
+    p.add_argument("--res-blocks", type=int, default=5)
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    p.add_argument("--content-weight", type=float, default=None)
+    p.add_argument("--style-weights", type=_floats, default=None,
+                   help="4 comma-separated weights for conv1,fire3,fire4,fire5")
+    p.add_argument("--tv-weight", type=float, default=None)
+    p.add_argument("--style-size", type=positive_int, default=None)
+    add_common(p, out=True, seed=True, steps=True)
+    p.set_defaults(func=run_train)
+
+    p = sub.add_parser("stylize", help="stylize images with a trained transformer network "
+                                       "(one forward pass)")
+    p.add_argument("images", nargs="+", help="image files")
+    p.add_argument("--style", default="starry_night",
+                   help="shipped style name or a .npz network (default: starry_night)")
+    p.add_argument("--blend", type=_blend, default=None,
+                   help="blend styles of the conditional network, e.g. "
+                        "starry_night=0.5,the_scream=0.5")
+    p.add_argument("--size", type=positive_int, default=None,
+                   help="resize the short side first (default: keep)")
+    add_common(p, out=True)
+    p.set_defaults(func=run_stylize)
+
+
+def run_train(args):
+    import numpy as np
+
+    from ..techniques.fast_style import train_transformer
+    cnn = load_model(args)
+    out_dir = Path(args.out)
+    tag = "+".join(Path(s).stem for s in args.style)
+    save = Path(args.save) if args.save else out_dir / f"transformer_{tag}.npz"
+    checkpoint = Path(args.checkpoint) if args.checkpoint else \
+        save.with_name(save.stem + ".ckpt.npz")
+    steps = args.steps or 2000
+    net, history = train_transformer(
+        cnn, args.style, args.content, steps=steps, batch_size=args.batch_size,
+        crop=args.crop, widths=args.widths, res_blocks=args.res_blocks,
+        learning_rate=args.lr, content_weight=args.content_weight,
+        style_weights=args.style_weights, tv_weight=args.tv_weight,
+        style_size=args.style_size, checkpoint=checkpoint,
+        checkpoint_every=args.checkpoint_every, resume=args.resume, out=save,
+        seed=args.seed, progress=True, dtype=np.float32)
+    if history["interrupted"]:
+        print(f"interrupted at step {history['step'][-1] if history['step'] else 0}; "
+              f"checkpoint saved to {checkpoint} (continue with --resume)")
+        return 130
+    if history["loss"]:
+        print(f"final loss {history['loss'][-1]:.4g} (content {history['content'][-1]:.4g}, "
+              f"style {history['style'][-1]:.4g}, tv {history['tv'][-1]:.4g})")
+    print(f"wrote {save} ({net})")
+    return 0
+
+
+def run_stylize(args):
+    from ..data import load_image, save_image
+    from ..techniques.fast_style import load_transformer, stylize
+    t0 = time.perf_counter()
+    if args.blend is not None:
+        network = None
+        tag = "+".join(f"{k}{v:g}" for k, v in args.blend.items())
+    else:
+        network, index = load_transformer(args.style)
+        tag = Path(args.style).stem
+    for path in args.images:
+        img = load_image(path)
+        t = time.perf_counter()
+        if network is None:
+            out = stylize(img, None, blend=args.blend, size=args.size)
+        else:
+            style = None if index is None else network.style_names[index]
+            out = stylize(img, style, size=args.size, network=network)
+        dest = save_image(Path(args.out) / f"{Path(path).stem}_{tag}.png", out)
+        print(f"{dest}  ({out.shape[1]}x{out.shape[0]}, {time.perf_counter() - t:.2f} s)")
+    print(f"total {time.perf_counter() - t0:.2f} s")
+    return 0
+
+
+def demo_section(cnn, report, args):
+    """Shipped fast style networks on a content photo, and a blend of styles."""
+    import numpy as np
+
+    from ..data import data_dir, load_image
+    from ..techniques.fast_style import CONDITIONAL_NETWORK, STYLES, TRANSFORMER_DIR, \
+        stylize
+    from ..models.transformer import TransformerNet
+    root = data_dir()
+    report.section("Fast style transfer", "Johnson et al. (2016): a feed-forward transformer "
+                   "network trained with SqueezeNet's perceptual losses stylizes a photo in "
+                   "one forward pass; conditional instance norm (Dumoulin et al. 2017) holds "
+                   "several styles in one network and blends them.")
+    if root is None or not (TRANSFORMER_DIR / CONDITIONAL_NETWORK).is_file():
+        report.text("Shipped networks or shared images not found; section skipped.")
+        return
+    size = 160 if getattr(args, "quick", False) else 320
+    img = load_image(root / "images" / "styles" / "tubingen.jpg", size=size)
+    report.image("fast_style_content", img, caption="content")
+    rows = []
+    for name in STYLES:
+        t = time.perf_counter()
+        out = stylize(img, name)
+        rows.append((name, f"{time.perf_counter() - t:.2f} s"))
+        report.image(f"fast_style_{name}", out, caption=f"{name}")
+    report.table(rows, header=["style", "stylize time"])
+    net = TransformerNet.load(TRANSFORMER_DIR / CONDITIONAL_NETWORK)
+    a, b = net.style_names[:2]
+    strip = [stylize(img, network=net, blend={a: 1 - t, b: t})
+             for t in np.linspace(0, 1, 3 if getattr(args, "quick", False) else 5)]
+    report.image("fast_style_blend", np.concatenate(strip, axis=1),
+                 caption=f"blend {a} -> {b} with the conditional network")

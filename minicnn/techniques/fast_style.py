@@ -1,0 +1,451 @@
+"""Fast (feed-forward) style transfer: Johnson, Alahi & Fei-Fei 2016, "Perceptual
+losses for real-time style transfer and super-resolution", with instance norm
+(Ulyanov et al. 2016) and, for several styles in one network, conditional
+instance norm (Dumoulin, Shlens & Kudlur 2017, "A learned representation for
+artistic style").
+
+A :class:`~minicnn.models.transformer.TransformerNet` ``T`` is trained so that
+``y = T(x)`` minimizes, for photos ``x`` (random crops of an image folder),
+the perceptual loss measured by the frozen SqueezeNet ``phi``::
+
+    L(x) = w_c sum (phi_c(y) - phi_c(x))^2                      (content, fire2)
+         + sum_l w_l sum (G(phi_l(y)) - G(phi_l(s)))^2           (style, Gram)
+         + w_tv TV(y)
+
+averaged over the batch.  One forward of SqueezeNet up to the deepest loss
+layer feeds every term through ``cache.activations``; one backward with the
+gradients injected at each layer (``param_grads=False``) gives dL/dy, which
+the transformer's own backward turns into parameter gradients for Adam.
+
+Training is resumable: checkpoints (parameters, Adam moments, step, loss
+history, a SHA-256 of the contents) are written atomically every
+``checkpoint_every`` steps; the batch of step ``t`` (images, crops, flips and,
+for a conditional net, the style) depends only on ``(seed, t)``, so a resumed
+run ends with exactly the weights of an uninterrupted one.
+"""
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .. import optim
+from ..data import data_dir, list_images, load_image, resize_short_side, to_rgb
+from ..losses import content_loss, gram_matrix, style_loss, tv_loss
+from ..models.transformer import TransformerNet, _atomic_savez
+
+__all__ = ["train_transformer", "stylize", "load_transformer", "STYLES", "STYLE_PRESETS",
+           "TRANSFORMER_DIR", "CheckpointError", "load_checkpoint", "training_batch", "train_step",
+           "perceptual_loss", "style_targets", "style_image_path", "blend_weights"]
+
+#: Folder of the networks shipped with the project.
+TRANSFORMER_DIR = Path(__file__).resolve().parents[2] / "pretrained_weights" / "transformers"
+
+#: Shipped networks: style name -> (file in TRANSFORMER_DIR, style name inside a
+#: conditional network or None).  A name with its own single-style network uses
+#: it; the conditional network serves the others and every blend.
+STYLES = {
+    "starry_night": ("starry_night.npz", None),
+    "the_scream": ("the_scream.npz", None),
+    "composition_vii": ("three_styles.npz", "composition_vii"),
+}
+#: The conditional network (Dumoulin et al. 2017) shipped for blends.
+CONDITIONAL_NETWORK = "three_styles.npz"
+
+#: Loss weights for training, per style image (cs231n's style transfer parameter
+#: sets: style image size and the weights of content, style layers conv1,
+#: fire3, fire4, fire5 and TV).
+STYLE_PRESETS = {
+    "composition_vii": {"style_size": 512, "content_weight": 5e-2,
+                        "style_weights": (20000.0, 500.0, 12.0, 1.0), "tv_weight": 5e-2},
+    "the_scream": {"style_size": 224, "content_weight": 3e-2,
+                   "style_weights": (200000.0, 800.0, 12.0, 1.0), "tv_weight": 2e-2},
+    "starry_night": {"style_size": 192, "content_weight": 6e-2,
+                     "style_weights": (300000.0, 1000.0, 15.0, 3.0), "tv_weight": 2e-2},
+}
+DEFAULT_PRESET = "starry_night"
+STYLE_LAYERS = ("conv1", "fire3", "fire4", "fire5")
+CONTENT_LAYER = "fire2"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be trusted (truncated, corrupted or incompatible)."""
+
+
+# --------------------------------------------------------------------------- style images
+def style_image_path(name):
+    """The shared painting ``<data>/images/styles/<name>.jpg`` of a named style."""
+    root = data_dir(required=True)
+    path = root / "images" / "styles" / f"{name}.jpg"
+    if not path.is_file():
+        known = sorted(p.stem for p in (root / "images" / "styles").glob("*.jpg"))
+        raise ValueError(f"unknown style image {name!r}; available: {', '.join(known)}")
+    return path
+
+
+def _style_spec(style):
+    """(name, uint8 image, preset) from a style name, path or image array."""
+    if isinstance(style, np.ndarray):
+        return "custom", to_rgb(style), dict(STYLE_PRESETS[DEFAULT_PRESET])
+    style = str(style)
+    if os.path.isfile(style):
+        name = Path(style).stem
+        path = style
+    else:
+        name, path = style, style_image_path(style)
+    preset = dict(STYLE_PRESETS.get(name, STYLE_PRESETS[DEFAULT_PRESET]))
+    return name, load_image(path), preset
+
+
+def style_targets(cnn, style_img, style_size, style_layers=STYLE_LAYERS):
+    """Gram matrices (1, C, C) of a style image resized to ``style_size`` (short side)."""
+    xs = cnn.preprocess(style_img, size=style_size, crop=None)
+    _, cache = cnn.forward(xs, end=max(style_layers, key=cnn.layer_index))
+    return [gram_matrix(cache.activations[layer]) for layer in style_layers]
+
+
+# --------------------------------------------------------------------------- data
+def training_batch(files, step, seed, batch_size, crop, num_styles=1, scale=(1.0, 1.5)):
+    """The uint8 batch (B, crop, crop, 3) and style index of training step ``step``.
+
+    Everything random (which images, the resize factor in ``scale`` applied to
+    the short side, the crop position, a horizontal flip, the style) is drawn
+    from ``np.random.default_rng([seed, step])``: it depends only on
+    (seed, step), which makes resumed runs bit-identical.
+    """
+    rng = np.random.default_rng([int(seed), int(step)])
+    style = int(rng.integers(num_styles))
+    batch = np.empty((batch_size, crop, crop, 3), dtype=np.uint8)
+    for i, k in enumerate(rng.integers(len(files), size=batch_size)):
+        img = load_image(files[k])
+        size = int(round(crop * rng.uniform(*scale)))
+        img = resize_short_side(img, max(size, crop))
+        top = int(rng.integers(img.shape[0] - crop + 1))
+        left = int(rng.integers(img.shape[1] - crop + 1))
+        img = img[top:top + crop, left:left + crop]
+        batch[i] = img[:, ::-1] if rng.random() < 0.5 else img
+    return batch, style
+
+
+# --------------------------------------------------------------------------- loss
+def perceptual_loss(cnn, y, x, targets, preset, content_layer=CONTENT_LAYER,
+                    style_layers=STYLE_LAYERS):
+    """Batch-mean perceptual loss of outputs ``y`` for inputs ``x`` (both
+    (N, 3, H, W) normalized) -> (losses dict, dL/dy).
+
+    targets: list of style Gram matrices (1, C, C) aligned with style_layers.
+    preset: dict with content_weight, style_weights (per layer), tv_weight.
+    """
+    n = y.shape[0]
+    end = max([content_layer, *style_layers], key=cnn.layer_index)
+    content_target = cnn.forward(x, end=content_layer)[0]
+    _, cache = cnn.forward(y, end=end)
+    feats = cache.activations
+    lc, dc = content_loss(preset["content_weight"] / n, feats[content_layer], content_target)
+    ls, dfeats = style_loss(feats, style_layers, targets,
+                            [w / n for w in preset["style_weights"]])
+    dfeats = dict(dfeats)
+    dfeats[content_layer] = dfeats[content_layer] + dc if content_layer in dfeats else dc
+    dy, _ = cnn.backward(dfeats, cache, param_grads=False)
+    lt, dt = tv_loss(y, preset["tv_weight"] / n)
+    dy = dy + dt
+    return {"loss": lc + ls + lt, "content": lc, "style": ls, "tv": lt}, dy
+
+
+def train_step(net, cnn, x, targets, preset, adam, style=None, content_layer=CONTENT_LAYER,
+               style_layers=STYLE_LAYERS):
+    """One Adam step of the transformer on a batch ``x`` (N, 3, H, W) -> losses.
+
+    y = T(x); (L, dL/dy) from :func:`perceptual_loss`; T's backward gives the
+    parameter gradients; ``adam`` maps parameter names to their Adam configs
+    (updated in place, like ``net.params``).
+    """
+    y, cache = net.forward(x, style=style)
+    losses, dy = perceptual_loss(cnn, y, x, targets, preset, content_layer, style_layers)
+    _, grads = net.backward(dy.astype(net.dtype, copy=False), cache)
+    for k, g in grads.items():
+        net.params[k], adam[k] = optim.adam(net.params[k], g, adam.setdefault(k, {}))
+    return losses
+
+
+# --------------------------------------------------------------------------- checkpoints
+def _digest(arrays):
+    h = hashlib.sha256()
+    for k in sorted(arrays):
+        if k == "checksum":
+            continue
+        a = np.ascontiguousarray(arrays[k])
+        h.update(k.encode())
+        h.update(str(a.dtype).encode() + str(a.shape).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def _prev_path(path):
+    path = Path(path)
+    return path.with_name(path.stem + ".prev" + path.suffix)
+
+
+def save_checkpoint(path, net, adam_configs, step, history, settings):
+    """Atomically write a training checkpoint; the one it replaces becomes
+    ``<name>.prev.npz``."""
+    path = Path(path)
+    arrays = {f"param/{k}": v for k, v in net.params.items()}
+    for k, cfg in adam_configs.items():
+        if cfg.get("m") is not None:
+            arrays[f"adam_m/{k}"], arrays[f"adam_v/{k}"] = cfg["m"], cfg["v"]
+            arrays[f"adam_t/{k}"] = np.array(cfg["t"])
+    arrays["config"] = np.array(json.dumps(net.config()))
+    arrays["settings"] = np.array(json.dumps(settings))
+    arrays["step"] = np.array(int(step))
+    for k, v in history.items():
+        arrays[f"history/{k}"] = np.asarray(v, dtype=np.float64)
+    arrays["checksum"] = np.array(_digest(arrays))
+    tmp = path.with_name(f".{path.name}.new")
+    _atomic_savez(tmp, arrays)
+    if path.exists():
+        os.replace(path, _prev_path(path))
+    os.replace(tmp, path)
+    return path
+
+
+def load_checkpoint(path):
+    """Read and verify a checkpoint -> dict(net, adam, step, history, settings).
+
+    Raises :class:`CheckpointError` (the file is left untouched, and so is the
+    previous checkpoint ``<name>.prev.npz``) when the file is truncated,
+    corrupted (SHA-256 mismatch) or not a checkpoint.
+    """
+    path = Path(path)
+    prev = _prev_path(path)
+    hint = (f"; the previous checkpoint {prev} is kept and can be resumed with "
+            f"checkpoint={str(prev)!r}" if prev.exists() else "")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except Exception as exc:
+        raise CheckpointError(f"checkpoint {path} is unreadable or corrupted "
+                              f"({type(exc).__name__}: {exc}); refusing to resume{hint}") \
+            from None
+    if "checksum" not in arrays or "config" not in arrays or "step" not in arrays:
+        raise CheckpointError(f"{path} is not a minicnn training checkpoint{hint}")
+    if str(arrays["checksum"]) != _digest(arrays):
+        raise CheckpointError(f"checkpoint {path} is corrupted (SHA-256 mismatch); "
+                              f"refusing to resume{hint}")
+    config = json.loads(str(arrays["config"]))
+    params = {k[6:]: v for k, v in arrays.items() if k.startswith("param/")}
+    net = TransformerNet(config["widths"], config["res_blocks"], config["num_styles"],
+                         config["style_names"], params=params, meta=config["meta"],
+                         dtype=params["out/W"].dtype)
+    adam = {}
+    for k in net.params:
+        if f"adam_m/{k}" in arrays:
+            adam[k] = {"m": arrays[f"adam_m/{k}"], "v": arrays[f"adam_v/{k}"],
+                       "t": int(arrays[f"adam_t/{k}"])}
+    history = {k[8:]: list(v) for k, v in arrays.items() if k.startswith("history/")}
+    return {"net": net, "adam": adam, "step": int(arrays["step"]), "history": history,
+            "settings": json.loads(str(arrays["settings"]))}
+
+
+# --------------------------------------------------------------------------- training
+def train_transformer(cnn, styles, content=None, *, steps=2000, batch_size=4, crop=256,
+                      widths=(32, 64, 128), res_blocks=5, learning_rate=1e-3,
+                      content_weight=None, style_weights=None, tv_weight=None,
+                      style_size=None, content_layer=CONTENT_LAYER, style_layers=STYLE_LAYERS,
+                      checkpoint=None, checkpoint_every=100, resume=False, out=None, seed=0,
+                      progress=False, callback=None, dtype=np.float32):
+    """Train a transformer network for one style (instance norm) or several
+    (conditional instance norm, one style drawn per step) -> (net, history).
+
+    cnn: the loss network (SqueezeNet, frozen).
+    styles: a style name (``starry_night``, ``the_scream``, ``composition_vii``:
+        the shared paintings), an image path or a uint8 image, or a list of them
+        (several -> a conditional network).
+    content: training photos: a folder, a list of paths (default
+        ``<data>/imagenet_sample``).  Each step takes ``batch_size`` random
+        crops of ``crop`` x ``crop`` pixels (multiple of 4).
+    content_weight, style_weights (4 values for conv1, fire3, fire4, fire5),
+        tv_weight, style_size: override the cs231n preset of each style
+        (:data:`STYLE_PRESETS`; Starry Night's for other images).
+    checkpoint: path of the training checkpoint, written atomically every
+        ``checkpoint_every`` steps, at the end and on Ctrl-C.
+    resume: continue from ``checkpoint`` when it exists (the batches depend only
+        on (seed, step), so the result equals an uninterrupted run).
+    out: where to save the final network (``TransformerNet.save``).
+    callback(step, net, losses): called after each step.
+
+    history: dict of lists ``step``, ``loss``, ``content``, ``style``, ``tv``
+    (batch means); ``history["interrupted"]`` is True after a Ctrl-C.
+    """
+    from tqdm.auto import tqdm
+    if isinstance(styles, (str, os.PathLike, np.ndarray)):
+        styles = [styles]
+    styles = list(styles)
+    if not styles:
+        raise ValueError("styles must name at least one style")
+    crop, steps, batch_size = int(crop), int(steps), int(batch_size)
+    if crop % 4 or crop < 8:
+        raise ValueError(f"crop must be a multiple of 4 and at least 8, got {crop}")
+    if steps < 1 or batch_size < 1:
+        raise ValueError(f"steps and batch_size must be positive, got {steps}, {batch_size}")
+    if int(checkpoint_every) < 1:
+        raise ValueError(f"checkpoint_every must be positive, got {checkpoint_every}")
+    if content is None:
+        content = data_dir(required=True) / "imagenet_sample"
+    files = list_images(content) if isinstance(content, (str, os.PathLike)) \
+        else [Path(p) for p in content]
+    if not files:
+        raise ValueError("content has no training images")
+    style_layers = tuple(style_layers)
+    cnn.layer_index(content_layer, "content_layer")
+    for layer in style_layers:
+        cnn.layer_index(layer, "style_layers")
+
+    names, presets, targets = [], [], []
+    for s in styles:
+        name, img, preset = _style_spec(s)
+        for key, value in (("content_weight", content_weight), ("tv_weight", tv_weight),
+                           ("style_size", style_size), ("style_weights", style_weights)):
+            if value is not None:
+                preset[key] = value
+        preset["style_weights"] = [float(w) for w in preset["style_weights"]]
+        if len(preset["style_weights"]) != len(style_layers):
+            raise ValueError(f"style_weights has {len(preset['style_weights'])} values for "
+                             f"{len(style_layers)} style layers")
+        names.append(name)
+        presets.append(preset)
+        targets.append(style_targets(cnn, img, preset["style_size"], style_layers))
+
+    settings = {"styles": names, "presets": presets, "crop": crop, "batch_size": batch_size,
+                "seed": int(seed), "learning_rate": float(learning_rate),
+                "content_layer": content_layer, "style_layers": list(style_layers)}
+    start, history = 0, {k: [] for k in ("step", "loss", "content", "style", "tv")}
+    adam = {}
+    net = None
+    if resume and checkpoint is not None and Path(checkpoint).exists():
+        state = load_checkpoint(checkpoint)
+        net, adam, start, history = state["net"], state["adam"], state["step"], \
+            state["history"]
+        if net.num_styles != len(names):
+            raise CheckpointError(f"checkpoint {checkpoint} has {net.num_styles} styles, "
+                                  f"the run asks for {len(names)}")
+    if net is None:
+        net = TransformerNet(widths, res_blocks, num_styles=len(names), style_names=names,
+                             meta={"mean": list(cnn.meta["mean"]), "std": list(cnn.meta["std"])},
+                             rng=np.random.default_rng([int(seed), 2**31]), dtype=dtype)
+    for k in net.params:
+        adam.setdefault(k, {})
+        adam[k]["learning_rate"] = float(learning_rate)
+
+    def save(step):
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, net, adam, step, history, settings)
+
+    step = start
+    interrupted = False
+    bar = tqdm(total=steps, initial=start, disable=not progress, desc="train-style",
+               unit="step")
+    try:
+        while step < steps:
+            batch, s = training_batch(files, step, seed, batch_size, crop, len(names))
+            x = cnn.preprocess(batch, size=None, crop=None).astype(net.dtype)
+            w = np.eye(len(names))[s] if net.conditional else None
+            losses = train_step(net, cnn, x, targets[s], presets[s], adam, style=w,
+                                content_layer=content_layer, style_layers=style_layers)
+            step += 1
+            history["step"].append(step)
+            for k in ("loss", "content", "style", "tv"):
+                history[k].append(losses[k])
+            bar.update(1)
+            bar.set_postfix(loss=f"{losses['loss']:.3g}", content=f"{losses['content']:.3g}",
+                            style=f"{losses['style']:.3g}", tv=f"{losses['tv']:.3g}",
+                            refresh=False)
+            if callback is not None:
+                callback(step, net, losses)
+            if step % int(checkpoint_every) == 0 or step == steps:
+                save(step)
+    except KeyboardInterrupt:
+        interrupted = True
+        save(step)
+    finally:
+        bar.close()
+    net.meta["training"] = dict(settings, steps=step)
+    if out is not None and not interrupted:
+        net.save(out)
+    history = dict(history, interrupted=interrupted)
+    return net, history
+
+
+# --------------------------------------------------------------------------- stylize
+def _network_file(name):
+    return TRANSFORMER_DIR / name
+
+
+def load_transformer(style="starry_night", dtype=np.float32):
+    """(net, style_weights) for a shipped style name (:data:`STYLES`), a path to
+    an ``.npz`` written by ``TransformerNet.save``, or a TransformerNet."""
+    if isinstance(style, TransformerNet):
+        return style, None
+    if isinstance(style, (str, os.PathLike)) and str(style).endswith(".npz"):
+        return TransformerNet.load(style, dtype=dtype), None
+    if style not in STYLES:
+        raise ValueError(f"unknown style {style!r}; available styles are "
+                         f"{', '.join(sorted(STYLES))} (or a path to a .npz network)")
+    file, inner = STYLES[style]
+    net = TransformerNet.load(_network_file(file), dtype=dtype)
+    return net, (None if inner is None else net.style_index(inner))
+
+
+def blend_weights(net, blend):
+    """(S,) weights of a conditional network from a dict {style name: weight} or
+    a sequence of S weights; normalized to sum 1."""
+    if not net.conditional:
+        raise ValueError("blending needs a conditional network (several styles)")
+    if isinstance(blend, dict):
+        w = np.zeros(net.num_styles)
+        for name, value in blend.items():
+            w[net.style_index(name)] += float(value)
+    else:
+        w = np.asarray(blend, dtype=np.float64)
+        if w.shape != (net.num_styles,):
+            raise ValueError(f"blend must have {net.num_styles} weights "
+                             f"({', '.join(net.style_names)}), got shape {w.shape}")
+    if (w < 0).any() or w.sum() <= 0:
+        raise ValueError(f"blend weights must be non-negative with a positive sum, got {w}")
+    return w / w.sum()
+
+
+def stylize(content, style="starry_night", *, blend=None, size=None, network=None):
+    """Stylize uint8 image(s) with a trained transformer in one forward pass.
+
+    content: uint8 (H, W, 3) image (grey/RGBA converted), a path, or a list.
+    style: a shipped style name (:data:`STYLES`), a path to a network ``.npz``,
+        or a TransformerNet.
+    blend: {style name: weight} (or S weights) for a conditional network:
+        gamma and beta are the weighted average of the styles' rows
+        (Dumoulin et al. 2017); the shipped three-style network is used when
+        ``style`` is a shipped name or None.
+    size: resize the short side first (None keeps the image; H and W are
+        cropped to multiples of 4).
+    network: an already loaded TransformerNet (overrides ``style``).
+    Returns uint8 (H', W', 3) (or (N, H', W', 3) for a list).
+    """
+    if isinstance(content, (str, os.PathLike)):
+        content = load_image(content)
+    if network is not None:
+        net, weights = network, None
+        if net.conditional and isinstance(style, str) and style in net.style_names:
+            weights = net.style_index(style)
+    elif blend is not None and (style is None or style in STYLES):
+        net = TransformerNet.load(_network_file(CONDITIONAL_NETWORK))
+        weights = None
+    else:
+        net, weights = load_transformer(style)
+    if blend is not None:
+        weights = blend_weights(net, blend)
+    if net.conditional and weights is None:
+        raise ValueError(f"this network holds {net.num_styles} styles "
+                         f"({', '.join(net.style_names)}); pass style=<name> or blend=")
+    return net.stylize(content, style=weights, size=size)

@@ -240,12 +240,35 @@ numpy = types.SimpleNamespace(
 
 
 # =========================================================================== compiled kernels
+def _import_quietly_waiting(modname):
+    """Import a compiled module with OMP_WAIT_POLICY=PASSIVE in the environment.
+
+    libgomp reads its environment once, when it is loaded (here, as a dependency
+    of the first kernel module).  By default its idle workers busy-wait for
+    milliseconds after every parallel region, which steals a core from the
+    OpenBLAS thread of the GEMM that always follows our kernels (and is
+    disastrous on a loaded machine).  Passive workers sleep at once; waking them
+    costs a few microseconds per region.  The variable is set only for the
+    duration of the import (a user setting of OMP_WAIT_POLICY or GOMP_SPINCOUNT
+    is respected), so OpenMP runtimes loaded later (torch, scikit-learn) are not
+    affected.
+    """
+    keys = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
+    if any(k in os.environ for k in keys):
+        return importlib.import_module(modname)
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    try:
+        return importlib.import_module(modname)
+    finally:
+        os.environ.pop("OMP_WAIT_POLICY", None)
+
+
 def _load_compiled():
     """Import the compiled modules -> (namespace or None, {kernel: source}, [missing])."""
     funcs, sources, missing = {}, {}, []
     for mod, names in _MODULES.items():
         try:
-            m = importlib.import_module(f"{__package__ or 'minicnn'}.{mod}")
+            m = _import_quietly_waiting(f"{__package__ or 'minicnn'}.{mod}")
         except ImportError as exc:
             missing.append((mod, exc))
             continue

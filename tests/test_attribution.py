@@ -265,6 +265,38 @@ def test_integrated_gradients_completeness_on_squeezenet_without_biases(tiny, x4
     np.testing.assert_array_equal(integrated_gradients(net, x40, y, baseline=x40, steps=3), 0)
 
 
+def test_integrated_gradients_refinement_reaches_the_tolerance():
+    """Nested refinement equals the finer trapezoid rule exactly, stops once the
+    completeness gap is within rtol, and never exceeds max_steps."""
+    rng = np.random.default_rng(2)
+    x = 2 * rng.standard_normal((2, 3, 8, 8))
+    model = SmoothModel(x.shape[1:], rng)
+    calls = []
+    real_backward = model.backward
+
+    def counting_backward(dout, cache, relu_mode="standard", param_grads=False):
+        calls.append(len(dout))
+        return real_backward(dout, cache, relu_mode, param_grads)
+
+    model.backward = counting_backward
+    a, _ = integrated_gradients(model, x, [0, 1], steps=5, rtol=1e-12, max_steps=9,
+                                return_delta=True)
+    np.testing.assert_allclose(a, integrated_gradients(model, x, [0, 1], steps=9),
+                               rtol=1e-12, atol=1e-15)
+    s = model.forward(x)[0] - model.forward(np.zeros_like(x))[0]
+    s = s[np.arange(2), [0, 1]]
+    _, coarse = integrated_gradients(model, x, [0, 1], steps=3, return_delta=True)
+    assert np.all(np.abs(coarse) > 1e-3 * np.abs(s))
+    calls.clear()
+    _, fine = integrated_gradients(model, x, [0, 1], steps=3, rtol=1e-3, max_steps=1000,
+                                   return_delta=True)
+    assert np.all(np.abs(fine) <= 1e-3 * np.abs(s))
+    assert sum(calls) < 2 * 1000
+    calls.clear()
+    integrated_gradients(model, x, [0, 1], steps=3, rtol=1e-14, max_steps=20)
+    assert sum(calls) <= 2 * 20
+
+
 # --------------------------------------------------------------------------- occlusion
 class LinearModel:
     num_classes = 3
@@ -329,6 +361,8 @@ def test_occlusion_interrupt_returns_partial_map():
     (lambda m, x: smoothgrad(m, x, 1, reduce="mean"), "reduce must be one of"),
     (lambda m, x: integrated_gradients(m, x, 1, steps=0), "steps must be a positive"),
     (lambda m, x: integrated_gradients(m, x, 1, method="simpson"), "method must be one of"),
+    (lambda m, x: integrated_gradients(m, x, 1, rtol=0.01, method="riemann_left"), "rtol needs"),
+    (lambda m, x: integrated_gradients(m, x, 1, rtol=-1), "rtol must be positive"),
     (lambda m, x: occlusion_map(m, x, 1, size=0), "size must be a positive"),
     (lambda m, x: occlusion_map(m, x, 1, stride=-2), "stride must be a positive"),
     (lambda m, x: occlusion_map(m, x, 1, size=64), "must not exceed"),

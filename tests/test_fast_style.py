@@ -1,0 +1,283 @@
+"""Fast style transfer: training (loss goes down, seeded runs identical), resumable
+checkpoints (Ctrl-C, SIGKILL in a subprocess, corrupted files), stylize and
+blends, the shipped networks and the CLI.  Tiny models and images keep it fast."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import minicnn
+from minicnn.data import load_image, save_image
+from minicnn.losses import style_loss
+from minicnn.models.transformer import TransformerNet
+from minicnn.techniques import fast_style as fs
+
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    """Six small random 'photos' of different sizes (one grey, one RGBA)."""
+    folder = tmp_path_factory.mktemp("photos")
+    rng = np.random.default_rng(11)
+    for i in range(6):
+        h, w = 36 + 3 * i, 44 - 2 * i
+        img = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        img = np.clip(img.astype(int) + np.linspace(0, 90, w)[None, :, None], 0, 255)
+        if i == 1:
+            img = img[..., 0]
+        save_image(folder / f"p{i}.png", img.astype(np.uint8))
+    return folder
+
+
+STYLE_IMG = np.random.default_rng(5).integers(0, 256, (48, 56, 3), dtype=np.uint8)
+TRAIN = dict(steps=8, batch_size=2, crop=32, widths=(3, 4, 4), res_blocks=1, style_size=40,
+             checkpoint_every=2, learning_rate=2e-3, seed=3, dtype=np.float64)
+
+
+def run_training(folder, checkpoint=None, resume=False, callback=None, **overrides):
+    """The configuration shared by the in-process runs and the subprocess."""
+    cnn = minicnn.SqueezeNet.tiny(np.random.default_rng(1))
+    kw = dict(TRAIN, **overrides)
+    return fs.train_transformer(cnn, STYLE_IMG, content=folder, checkpoint=checkpoint,
+                                resume=resume, callback=callback, **kw)
+
+
+@pytest.fixture(scope="module")
+def reference(photos):
+    """An uninterrupted seeded run of TRAIN['steps'] steps."""
+    return run_training(photos)
+
+
+def _same_params(a, b):
+    assert set(a.params) == set(b.params)
+    for k in a.params:
+        np.testing.assert_array_equal(a.params[k], b.params[k], err_msg=k)
+
+
+def test_training_batch_depends_only_on_seed_and_step(photos):
+    files = sorted(photos.iterdir())
+    b1, s1 = fs.training_batch(files, 5, 0, 3, 32, num_styles=3)
+    b2, s2 = fs.training_batch(files, 5, 0, 3, 32, num_styles=3)
+    b3, _ = fs.training_batch(files, 6, 0, 3, 32, num_styles=3)
+    assert b1.shape == (3, 32, 32, 3) and b1.dtype == np.uint8
+    np.testing.assert_array_equal(b1, b2)
+    assert s1 == s2
+    assert not np.array_equal(b1, b3)
+
+
+def test_seeded_runs_identical_and_history(reference, photos):
+    net, hist = reference
+    again, hist2 = run_training(photos)
+    _same_params(net, again)
+    assert hist["loss"] == hist2["loss"]
+    assert hist["step"] == list(range(1, TRAIN["steps"] + 1)) and not hist["interrupted"]
+    np.testing.assert_allclose(np.add(np.add(hist["content"], hist["style"]), hist["tv"]),
+                               hist["loss"])
+    other, _ = run_training(photos, seed=4, steps=2)
+    assert not np.array_equal(other.params["out/W"], net.params["out/W"])
+
+
+def test_train_step_lowers_the_loss_on_a_batch(photos):
+    """Overfitting one batch: 25 Adam steps cut the perceptual loss by more than half."""
+    cnn = minicnn.SqueezeNet.tiny(np.random.default_rng(1))
+    targets = fs.style_targets(cnn, STYLE_IMG, 40)
+    preset = {"content_weight": 1.0, "style_weights": [1e2] * 4, "tv_weight": 1e-3}
+    batch, _ = fs.training_batch(sorted(photos.iterdir()), 0, 0, 2, 32)
+    x = cnn.preprocess(batch, size=None, crop=None)
+    net = TransformerNet((4, 6, 6), 1, rng=np.random.default_rng(0), dtype=np.float64)
+    adam = {k: {"learning_rate": 2e-3} for k in net.params}
+    losses = [fs.train_step(net, cnn, x, targets, preset, adam)["loss"] for _ in range(25)]
+    assert losses[-1] < 0.5 * losses[0], losses
+
+
+def test_ctrl_c_saves_checkpoint_and_resume_is_bit_identical(reference, photos, tmp_path):
+    ckpt = tmp_path / "ck.npz"
+
+    def interrupt(step, net, losses):
+        if step == 5:
+            raise KeyboardInterrupt
+
+    net, hist = run_training(photos, ckpt, callback=interrupt)
+    assert hist["interrupted"] and hist["step"][-1] == 5
+    assert fs.load_checkpoint(ckpt)["step"] == 5              # saved at the interrupt
+    resumed, hist2 = run_training(photos, ckpt, resume=True)
+    _same_params(resumed, reference[0])
+    assert hist2["loss"] == reference[1]["loss"]
+
+
+SUBPROCESS = """
+import sys, time
+sys.path.insert(0, {tests!r})
+from test_fast_style import run_training
+
+def report(step, net, losses):
+    print(step, flush=True)
+    time.sleep(0.3)
+
+run_training({folder!r}, {ckpt!r}, steps=40, callback=report)
+"""
+
+
+def test_sigkill_then_resume_loses_at_most_one_interval(reference, photos, tmp_path):
+    ckpt = tmp_path / "ck.npz"
+    code = SUBPROCESS.format(tests=str(TESTS), folder=str(photos), ckpt=str(ckpt))
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                            env=env, cwd=str(ROOT))
+    last = 0
+    deadline = time.monotonic() + 90
+    try:
+        for line in proc.stdout:
+            last = int(line)
+            if last >= 5 or time.monotonic() > deadline:
+                break
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert last >= 5
+    saved = fs.load_checkpoint(ckpt)["step"]
+    assert last - TRAIN["checkpoint_every"] <= saved <= last
+    # the subprocess ran with steps=40; resuming to 8 equals the uninterrupted run
+    resumed, hist = run_training(photos, ckpt, resume=True)
+    _same_params(resumed, reference[0])
+    assert hist["loss"] == reference[1]["loss"]
+
+
+def test_corrupted_checkpoint_refused_and_previous_kept(photos, tmp_path):
+    ckpt = tmp_path / "ck.npz"
+    run_training(photos, ckpt, steps=4)                       # checkpoints at 2 and 4
+    prev = ckpt.with_name("ck.prev.npz")
+    assert fs.load_checkpoint(prev)["step"] == 2
+    raw = bytearray(ckpt.read_bytes())
+    for damage in ("flip", "truncate"):
+        bad = bytes(raw[: len(raw) // 2]) if damage == "truncate" else \
+            bytes(raw[:len(raw) // 2]) + bytes([raw[len(raw) // 2] ^ 0xFF]) + \
+            bytes(raw[len(raw) // 2 + 1:])
+        ckpt.write_bytes(bad)
+        with pytest.raises(fs.CheckpointError, match="corrupted.*ck.prev.npz"):
+            run_training(photos, ckpt, resume=True)
+        assert ckpt.read_bytes() == bad                       # refused, not overwritten
+        assert fs.load_checkpoint(prev)["step"] == 2           # previous one intact
+    net, hist = run_training(photos, prev, resume=True, steps=4)     # resumes from step 2
+    assert hist["step"] == [1, 2, 3, 4]
+
+
+def test_bad_arguments(photos):
+    cnn = minicnn.SqueezeNet.tiny(np.random.default_rng(1))
+    with pytest.raises(ValueError, match="multiple of 4"):
+        fs.train_transformer(cnn, STYLE_IMG, content=photos, crop=30, steps=1)
+    with pytest.raises(ValueError, match="style_weights has 2 values"):
+        fs.train_transformer(cnn, STYLE_IMG, content=photos, crop=32, steps=1,
+                             style_weights=(1.0, 2.0))
+    with pytest.raises(ValueError, match="unknown style_layers"):
+        fs.train_transformer(cnn, STYLE_IMG, content=photos, crop=32, steps=1,
+                             style_layers=("conv1", "fire99"))
+
+
+def test_unknown_style_lists_available(data):
+    with pytest.raises(ValueError, match="starry_night"):
+        fs.stylize(np.zeros((16, 16, 3), np.uint8), "picasso")
+    with pytest.raises(ValueError, match="starry_night"):
+        fs.style_image_path("picasso")
+
+
+@pytest.fixture(scope="module")
+def cond_net(tmp_path_factory):
+    net = TransformerNet.tiny(np.random.default_rng(2), num_styles=3, dtype=np.float32)
+    net.style_names = ["a", "b", "c"]
+    path = tmp_path_factory.mktemp("nets") / "cond.npz"
+    net.save(path)
+    return path
+
+
+def test_blends(cond_net):
+    img = np.random.default_rng(0).integers(0, 256, (20, 24, 3), dtype=np.uint8)
+    net = TransformerNet.load(cond_net)
+    one = fs.stylize(img, "b", network=net)
+    # blending a style with itself, or unnormalized weights, changes nothing
+    np.testing.assert_array_equal(fs.stylize(img, blend={"b": 0.25}, network=net), one)
+    np.testing.assert_array_equal(fs.stylize(img, blend=[0, 3.0, 0], network=net), one)
+    # reordering the styles of a blend changes nothing
+    ab = fs.stylize(img, blend={"a": 0.3, "c": 0.7}, network=net)
+    ba = fs.stylize(img, blend={"c": 0.7, "a": 0.3}, network=net)
+    np.testing.assert_array_equal(ab, ba)
+    assert not np.array_equal(ab, one)
+    assert np.allclose(fs.blend_weights(net, {"c": 2, "a": 2}), [0.5, 0, 0.5])
+    with pytest.raises(ValueError, match="unknown style"):
+        fs.stylize(img, blend={"zz": 1.0}, network=net)
+    with pytest.raises(ValueError, match="non-negative"):
+        fs.blend_weights(net, [1.0, -1.0, 0.5])
+    with pytest.raises(ValueError, match="pass style=<name> or blend="):
+        fs.stylize(img, network=net, style=None)
+
+
+def test_stylize_cli_with_a_network_file(cond_net, tmp_path):
+    from minicnn.cli import main
+    img = tmp_path / "in.png"
+    save_image(img, np.random.default_rng(0).integers(0, 256, (30, 26, 4), dtype=np.uint8))
+    assert main(["stylize", str(img), "--style", str(cond_net), "--out", str(tmp_path)]) == 1
+    single = TransformerNet.tiny(np.random.default_rng(2), dtype=np.float32)
+    single.save(tmp_path / "single.npz")
+    assert main(["stylize", str(img), "--style", str(tmp_path / "single.npz"),
+                 "--out", str(tmp_path)]) == 0
+    out = load_image(tmp_path / "in_single.png")
+    assert out.shape == (28, 24, 3)
+
+
+# ---------------------------------------------------------------------------- shipped networks
+def _shipped():
+    files = {f for f, _ in fs.STYLES.values()}
+    return [fs.TRANSFORMER_DIR / f for f in sorted(files)]
+
+
+@pytest.mark.parametrize("path", _shipped(), ids=lambda p: p.stem)
+def test_shipped_network_files(path):
+    if not path.is_file():
+        pytest.skip(f"{path.name} not trained yet")
+    assert path.stat().st_size < 2_000_000
+    net = TransformerNet.load(path)
+    assert "training" in net.meta and net.meta["training"]["steps"] > 0
+
+
+def test_shipped_styles_stylize_fast_and_move_towards_the_style(cnn, data):
+    """Each shipped style stylizes the content in about a second, and the result's
+    Gram matrices are closer to the painting's than the photo's are."""
+    if not all(p.is_file() for p in _shipped()):
+        pytest.skip("shipped networks not trained yet")
+    img = load_image(data / "images" / "styles" / "tubingen.jpg", size=192)
+    for name in fs.STYLES:
+        t = time.perf_counter()
+        out = fs.stylize(img, name)
+        elapsed = time.perf_counter() - t
+        assert elapsed < 10, f"{name}: {elapsed:.1f} s"
+        preset = fs.STYLE_PRESETS[name]
+        targets = fs.style_targets(cnn, load_image(fs.style_image_path(name)),
+                                   preset["style_size"])
+
+        def style_distance(im):
+            _, cache = cnn.forward(cnn.preprocess(im, size=None, crop=None), end="fire5")
+            return style_loss(cache.activations, fs.STYLE_LAYERS, targets,
+                              preset["style_weights"])[0]
+        before, after = style_distance(img), style_distance(out)
+        assert after < 0.5 * before, (name, before, after)
+
+
+def test_train_style_cli_smoke(tmp_path, data):
+    """Two steps of the CLI on the real loss network, then --resume to 3."""
+    from minicnn.cli import main
+    folder = data / "images" / "photos"
+    args = ["train-style", "--style", "the_scream", "--content", str(folder), "--steps", "2",
+            "--crop", "64", "--batch-size", "1", "--widths", "4,4,4", "--res-blocks", "0",
+            "--checkpoint-every", "1", "--out", str(tmp_path)]
+    assert main(args) == 0
+    assert main(args[:6] + ["3"] + args[7:] + ["--resume"]) == 0
+    net = TransformerNet.load(tmp_path / "transformer_the_scream.npz")
+    assert net.meta["training"]["steps"] == 3

@@ -172,3 +172,30 @@ def show_neighbor_rows(query, feature_nbrs, pixel_nbrs=None, size=1.4, path=None
 
 
 __all__ += ["show_embedding", "show_neighbor_rows"]
+
+
+def show_training_history(history, keys=("loss", "content", "style", "tv"), smooth=10,
+                          size=4.0, title=None, path=None):
+    """Loss curves of ``train_transformer``: ``history`` is its dict of lists
+    (``step`` and one list per key); each curve is also shown as a moving
+    average over ``smooth`` steps (batches differ, so raw curves are noisy)."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(size * 1.5, size))
+    steps = np.asarray(history.get("step", []), dtype=np.float64)
+    for key in keys:
+        values = np.asarray(history.get(key, []), dtype=np.float64)
+        if not values.size or not np.any(values > 0):
+            continue
+        line, = ax.plot(steps, values, alpha=0.3)
+        k = max(1, min(int(smooth), values.size))
+        avg = np.convolve(values, np.ones(k) / k, mode="valid")
+        ax.plot(steps[k - 1:], avg, color=line.get_color(), label=key)
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.legend()
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=100)
+    return fig

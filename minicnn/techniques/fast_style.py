@@ -279,7 +279,7 @@ def train_transformer(cnn, styles, content=None, *, steps=2000, batch_size=4, cr
     history: dict of lists ``step``, ``loss``, ``content``, ``style``, ``tv``
     (batch means); ``history["interrupted"]`` is True after a Ctrl-C.
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
     if isinstance(styles, (str, os.PathLike, np.ndarray)):
         styles = [styles]
     styles = list(styles)

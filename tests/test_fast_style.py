@@ -168,6 +168,8 @@ def test_corrupted_checkpoint_refused_and_previous_kept(photos, tmp_path):
         assert fs.load_checkpoint(prev)["step"] == 2           # previous one intact
     net, hist = run_training(photos, prev, resume=True, steps=4)     # resumes from step 2
     assert hist["step"] == [1, 2, 3, 4]
+    with pytest.raises(fs.CheckpointError, match="different settings.*learning_rate"):
+        run_training(photos, prev, resume=True, steps=6, learning_rate=1e-3)
 
 
 def test_bad_arguments(photos):

@@ -328,9 +328,16 @@ def train_transformer(cnn, styles, content=None, *, steps=2000, batch_size=4, cr
         state = load_checkpoint(checkpoint)
         net, adam, start, history = state["net"], state["adam"], state["step"], \
             state["history"]
-        if net.num_styles != len(names):
-            raise CheckpointError(f"checkpoint {checkpoint} has {net.num_styles} styles, "
-                                  f"the run asks for {len(names)}")
+        wanted = json.loads(json.dumps(settings))
+        diff = sorted(k for k in set(wanted) | set(state["settings"])
+                      if wanted.get(k) != state["settings"].get(k))
+        if diff:
+            saved = state["settings"]
+            listing = "; ".join(f"{k}: {saved.get(k)!r} there, {wanted.get(k)!r} now"
+                                for k in diff)
+            raise CheckpointError(f"checkpoint {checkpoint} was written by a run with "
+                                  f"different settings ({listing}); resuming would not "
+                                  f"reproduce an uninterrupted run")
     if net is None:
         net = TransformerNet(widths, res_blocks, num_styles=len(names), style_names=names,
                              meta={"mean": list(cnn.meta["mean"]), "std": list(cnn.meta["std"])},

@@ -153,6 +153,101 @@ WORKLOADS = {
 }
 
 
+# --------------------------------------------------------------------------- synthesis
+def _torch_blocks(ctx):
+    """PyTorch forward to any named block (benchmarks/common.py's TorchSqueezeNet)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import torch
+    from common import TorchSqueezeNet
+    torch.set_num_threads(ctx.threads)
+    return TorchSqueezeNet(ctx.cnn)
+
+
+def _torch_blur(x, sigma):
+    """cs231n's blur_image: scipy's gaussian_filter1d on the image's numpy view."""
+    import torch
+    from minicnn.techniques.regularizers import gaussian_blur
+    return torch.from_numpy(gaussian_blur(x.detach().numpy(), sigma))
+
+
+def classviz_minicnn(ctx):
+    from minicnn.techniques import class_visualization
+    return lambda: class_visualization(ctx.cnn, 76, rng=0)
+
+
+def classviz_torch(ctx, target=76, iters=100, lr=25.0, l2_reg=1e-3, blur_every=10,
+                   max_jitter=16):
+    """cs231n's create_class_visualization, same settings as minicnn's."""
+    import torch
+    from minicnn.techniques.regularizers import pixel_range
+    net = _torch_blocks(ctx)
+    lo, hi = (torch.from_numpy(a) for a in pixel_range(ctx.cnn))
+
+    def run():
+        rng = np.random.default_rng(0)
+        img = torch.from_numpy(rng.standard_normal((1, 3, 224, 224)).astype(np.float32))
+        for t in range(iters):
+            oy, ox = (int(v) for v in rng.integers(0, max_jitter + 1, size=2))
+            x = torch.roll(img, (oy, ox), dims=(2, 3)).requires_grad_(True)
+            obj = net.forward(x)[0, target] - l2_reg * (x * x).sum()
+            obj.backward()
+            g = torch.roll(x.grad, (-oy, -ox), dims=(2, 3))
+            img = torch.max(torch.min(img + lr * g / g.norm(), hi), lo)
+            if t % blur_every == 0:
+                img = _torch_blur(img, 0.5)
+        return img
+    return run
+
+
+def _sky(ctx, size=512):
+    from minicnn.data import data_dir, load_image
+    img = load_image(data_dir(required=True) / "images" / "sky.jpg")
+    return ctx.cnn.preprocess(img, size=size, crop=size)       # 512 x 512
+
+
+def deepdream_minicnn(ctx):
+    from minicnn.techniques import deepdream
+    x = _sky(ctx)
+    return lambda: deepdream(ctx.cnn, x, "fire5", iterations=10, octaves=3, rng=0)
+
+
+def deepdream_torch(ctx, layer="fire5", iters=10, octaves=3, scale=1.4, lr=1.5, jitter=32):
+    """The original DeepDream loop in PyTorch, same octaves, resizing and settings."""
+    import torch
+    from minicnn.techniques.regularizers import pixel_range
+    from minicnn.techniques.synthesis import _resize
+    net = _torch_blocks(ctx)
+    lo, hi = (torch.from_numpy(a) for a in pixel_range(ctx.cnn))
+    x0 = _sky(ctx)
+    shapes = [tuple(int(round(s / scale ** k)) for s in x0.shape[2:]) for k in range(octaves)]
+    bases = [x0] + [_resize(x0, s) for s in shapes[1:]]
+
+    def run():
+        rng = np.random.default_rng(0)
+        detail = np.zeros_like(bases[-1])
+        for base in bases[::-1]:
+            detail = _resize(detail, base.shape[2:])
+            img = torch.from_numpy(base + detail)
+            for _ in range(iters):
+                oy, ox = (int(v) for v in rng.integers(-jitter, jitter + 1, size=2))
+                x = torch.roll(img, (oy, ox), dims=(2, 3)).requires_grad_(True)
+                a = net.forward(x, end=layer)
+                a.backward(a.detach())                   # gradient of 0.5 ||a||^2 is a
+                g = torch.roll(x.grad, (-oy, -ox), dims=(2, 3))
+                img = torch.max(torch.min(img + lr * g / g.abs().mean(), hi), lo)
+            detail = img.numpy() - base
+        return img
+    return run
+
+
+WORKLOADS["classviz"] = Workload("class visualization, 100 iterations at 224 px (cs231n "
+                                 "settings)", classviz_minicnn, classviz_torch, target=1.0,
+                                 reference="2.6 s")
+WORKLOADS["deepdream"] = Workload("DeepDream at fire5, 3 octaves x 10 iterations up to 512 px "
+                                  "(sky.jpg)", deepdream_minicnn, deepdream_torch, target=1.3,
+                                  reference="1.3 s")
+
+
 # --------------------------------------------------------------------------- timing
 def time_median(fn, repeats, warmup=1):
     """Median wall time (s) of ``fn()`` over ``repeats`` runs after ``warmup`` runs."""

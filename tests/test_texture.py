@@ -142,3 +142,29 @@ def test_cli_texture_efros_leung(data, tmp_path, capsys):
     from minicnn.data import load_image
     img = load_image(tmp_path / "texture_efros_leung_gravel.png")
     assert img.shape == (12, 12, 3)
+
+
+@needs_ext
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cython_fill_pass_equals_numpy_twin(dtype, rng):
+    from minicnn._texture import fill_pass
+    win, half = 5, 2
+    src = rng.random((3, 14, 16)).astype(dtype)
+    gauss = T.gaussian_window(win).astype(dtype).ravel()
+    states = []
+    for fn in (fill_pass, T.fill_pass_numpy):
+        r = np.random.default_rng(3)
+        canvas = np.zeros((3, 10 + 2 * half, 9 + 2 * half), dtype)
+        filled = np.zeros(canvas.shape[1:], np.uint8)
+        canvas[:, 6:9, 5:8] = src[:, 2:5, 3:6]
+        filled[6:9, 5:8] = 1
+        where = np.full((10, 9, 2), -1, np.int64)
+        pix = np.argwhere(np.ones((10, 9), bool)).astype(np.intp)[r.permutation(90)]
+        u = r.random(90)
+        dist = np.empty((10, 12), dtype)
+        n = fn(src, canvas, filled, where, np.ascontiguousarray(pix), u, gauss, win, 0.1,
+               0.05, dist)
+        states.append((n, canvas, filled, where))
+    assert states[0][0] == states[1][0] > 0
+    for a, b in zip(states[0][1:], states[1][1:]):
+        np.testing.assert_array_equal(a, b)

@@ -12,13 +12,16 @@ The Efros-Leung window search is the hot loop.  It runs in the Cython kernel
 ``minicnn._texture.window_ssd`` (built from ``kernels/texture.pyx``) or in its
 bit-identical NumPy twin :func:`window_ssd_numpy`; ``MINICNN_PURE_NUMPY=1``
 forces the twin and ``MINICNN_REQUIRE_EXT=1`` makes a missing build an error.
+A whole pass over the frontier (template gathering, search, candidate choice)
+runs in ``minicnn._texture.fill_pass`` alongside it, with the twin
+:func:`fill_pass_numpy` (which calls :func:`window_ssd_numpy`).
 """
 import os
 import warnings
 
 import numpy as np
 
-__all__ = ["efros_leung", "texture_synthesis", "window_ssd_numpy", "window_ssd",
+__all__ = ["efros_leung", "texture_synthesis", "window_ssd_numpy", "window_ssd", "fill_pass_numpy",
            "TEXTURE_BACKEND", "gaussian_window", "GRAM_TEXTURE_DEFAULTS"]
 
 
@@ -44,6 +47,46 @@ def window_ssd_numpy(source, template, rows, cols, weights, out):
             d *= w
             out += d
     return out
+
+
+def fill_pass_numpy(source, canvas, filled, where, pix, u, gauss, window, err_threshold,
+                    max_err, dist):
+    """One Efros-Leung pass (NumPy twin of ``minicnn._texture.fill_pass``).
+
+    source: (C, Hs, Ws); canvas: (C, H + 2h, W + 2h) padded output (h = window // 2),
+    modified; filled: (H + 2h, W + 2h) uint8 mask, modified; where: (H, W, 2)
+    int64 source coordinates of each output pixel, modified; pix: (P, 2) output
+    positions to visit in order; u: (P,) uniform [0, 1) draws; gauss: (window**2,)
+    weights; dist: (Hs - window + 1, Ws - window + 1) scratch.
+
+    For pixel p: SSD of its known neighbours against every source window
+    (:func:`window_ssd_numpy`), candidates ``dist <= min * (1 + err_threshold)``
+    (in float64), the ``int(u[p] * count)``-th candidate in row-major order is
+    taken, and copied if ``dist / (C * sum of known weights) <= max_err`` (the
+    weight sum accumulated sequentially in float64).  Returns the number filled.
+    """
+    n_ch, half = source.shape[0], window // 2
+    n_new = 0
+    for p in range(pix.shape[0]):
+        y, x = int(pix[p, 0]), int(pix[p, 1])
+        ks = np.flatnonzero(filled[y:y + window, x:x + window].ravel())
+        if ks.size == 0:
+            continue
+        rows, cols = np.divmod(ks, window)
+        wts = gauss[ks]
+        tmpl = np.ascontiguousarray(canvas[:, y:y + window, x:x + window].reshape(n_ch, -1)[:, ks])
+        window_ssd_numpy(source, tmpl, rows, cols, wts, dist)
+        wsum = float(np.cumsum(wts, dtype=np.float64)[-1])          # sequential sum
+        limit = float(dist.min()) * (1.0 + err_threshold)
+        cand = np.flatnonzero(dist.astype(np.float64).ravel() <= limit)
+        pick = int(cand[min(int(u[p] * len(cand)), len(cand) - 1)])
+        i, j = divmod(pick, dist.shape[1])
+        if float(dist[i, j]) / (wsum * n_ch) <= max_err:
+            canvas[:, y + half, x + half] = source[:, i + half, j + half]
+            filled[y + half, x + half] = 1
+            where[y, x] = (i + half, j + half)
+            n_new += 1
+    return n_new
 
 
 def _load_kernel():
@@ -72,6 +115,10 @@ def _load_kernel():
 
 
 window_ssd, TEXTURE_BACKEND = _load_kernel()
+if TEXTURE_BACKEND == "cython":
+    from .._texture import fill_pass
+else:
+    fill_pass = fill_pass_numpy
 
 
 def gaussian_window(window, sigma=None, dtype=np.float64):
@@ -188,6 +235,8 @@ def efros_leung(source, out_size, window=11, rng=None, *, seed_size=3, err_thres
     inner = (slice(half, half + oh), slice(half, half + ow))
     ones = np.ones((window, window))
     total = oh * ow
+    fill = fill_pass if window_ssd is not window_ssd_numpy else fill_pass_numpy
+    mask = filled.view(np.uint8)
     bar = tqdm(total=total, initial=int(filled.sum()), disable=not progress,
                desc="efros-leung", unit="px")
     try:
@@ -197,26 +246,11 @@ def efros_leung(source, out_size, window=11, rng=None, *, seed_size=3, err_thres
             counts = ndimage.correlate(filled.astype(np.float64), ones, mode="constant")[inner]
             pix = np.argwhere(frontier)
             pix = pix[rng.permutation(len(pix))]
-            pix = pix[np.argsort(-counts[pix[:, 0], pix[:, 1]], kind="stable")]
-            n_new = 0
-            for y, x in pix:
-                mask = filled[y:y + window, x:x + window].ravel()
-                ks = np.flatnonzero(mask)
-                rows, cols = np.divmod(ks, window)
-                wts = np.ascontiguousarray(gauss[ks])
-                tmpl = np.ascontiguousarray(
-                    canvas[:, y:y + window, x:x + window].reshape(n_ch, -1)[:, ks])
-                window_ssd(src, tmpl, rows.astype(np.intp), cols.astype(np.intp), wts, dist)
-                err = dist.ravel() / (wts.sum(dtype=np.float64) * n_ch)
-                best = err.min()
-                cand = np.flatnonzero(err <= best * (1.0 + err_threshold))
-                pick = int(cand[rng.integers(len(cand))])
-                if err[pick] <= max_err_threshold:
-                    i, j = divmod(pick, pw)
-                    canvas[:, y + half, x + half] = src[:, i + half, j + half]
-                    filled[y + half, x + half] = True
-                    where[y, x] = (i + half, j + half)
-                    n_new += 1
+            pix = np.ascontiguousarray(
+                pix[np.argsort(-counts[pix[:, 0], pix[:, 1]], kind="stable")], dtype=np.intp)
+            u = rng.random(len(pix))
+            n_new = fill(src, canvas, mask, where, pix, u, gauss, window,
+                         float(err_threshold), float(max_err_threshold), dist)
             bar.update(n_new)
             if n_new == 0:
                 max_err_threshold *= relax

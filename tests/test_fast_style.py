@@ -283,3 +283,23 @@ def test_train_style_cli_smoke(tmp_path, data):
     assert main(args[:6] + ["3"] + args[7:] + ["--resume"]) == 0
     net = TransformerNet.load(tmp_path / "transformer_the_scream.npz")
     assert net.meta["training"]["steps"] == 3
+
+
+def test_demo_section_with_stand_in_networks(tmp_path, monkeypatch, data):
+    """The demo section runs end to end (tiny stand-in networks in place of the shipped ones)."""
+    import argparse
+
+    from minicnn.commands import fast_style as cmd
+    from minicnn.report import Report
+    rng = np.random.default_rng(0)
+    for name in ("starry_night", "the_scream"):
+        TransformerNet.tiny(rng, dtype=np.float32).save(tmp_path / f"{name}.npz")
+    cond = TransformerNet.tiny(rng, num_styles=3, dtype=np.float32)
+    cond.style_names = ["composition_vii", "the_scream", "starry_night"]
+    cond.save(tmp_path / "three_styles.npz")
+    monkeypatch.setattr(fs, "TRANSFORMER_DIR", tmp_path)
+    report = Report(tmp_path / "report")
+    cmd.demo_section(None, report, argparse.Namespace(quick=True, rng=rng))
+    html = report.write().read_text()
+    assert "Fast style transfer" in html and "fast_style_blend.png" in html
+    assert (tmp_path / "report" / "fast_style_composition_vii.png").is_file()

@@ -154,7 +154,7 @@ def run_style(args):
     content = Path(str(overrides.get("content", PRESETS[preset]["content"]))).stem
     styles = overrides.get("styles", PRESETS[preset]["styles"])
     styles = styles if isinstance(styles, list) else [styles]
-    name = "+".join(Path(str(s)).stem for s in styles)
+    name = "+".join(Path(str(s)).stem for s in styles) if args.styles else preset
     path = out / f"style_{content}_{name}.png"
     save_image(path, cnn.deprocess(x))
     if history and history[0]["style"] > 0:

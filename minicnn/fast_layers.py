@@ -55,7 +55,10 @@ __all__ = [
 
 #: Upper bound (bytes) of one column buffer (im2col columns, and in backward the
 #: column gradients).  Larger problems are tiled by images, then by output rows.
-COL_BUFFER_BYTES = 64 * 2 ** 20
+#: Small tiles stay in cache between im2col and the GEMM that reads them: on a
+#: 9x9 conv at 256x256 (batch 4) 4 MiB tiles were 1.2-1.7x faster than 64 MiB
+#: ones, and SqueezeNet at 224 fits whole images (<= 1.7 MB of columns).
+COL_BUFFER_BYTES = 4 * 2 ** 20
 
 _tls = threading.local()
 

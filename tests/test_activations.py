@@ -240,3 +240,20 @@ def test_interrupt_returns_best_so_far(tiny, big, monkeypatch):
         found = top_patches(tiny, big, "fire5", 4, k=3, batch_size=4)
     monkeypatch.undo()
     assert found == top_patches(tiny, big[:4], "fire5", 4, k=3)
+
+
+def test_cli_neighbors_and_embed(cnn, data, tmp_path, capsys):
+    import shutil
+
+    from minicnn.cli import main
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for p in sorted((data / "imagenet_sample").glob("*.jpg"))[:6]:
+        shutil.copy(p, photos / p.name)
+    common = ["--folder", str(photos), "--cache-dir", str(tmp_path / "cache"),
+              "--out", str(tmp_path / "out")]
+    assert main(["neighbors", "--queries", "2", *common]) == 0
+    assert (tmp_path / "out" / "neighbors_fire9.png").is_file()
+    assert main(["embed", "--method", "pca", "--tile", "16", *common]) == 0
+    assert (tmp_path / "out" / "embed_pca_fire9_grid.png").is_file()
+    assert len(list((tmp_path / "cache").glob("*.ok.npy"))) == 1     # shared by both

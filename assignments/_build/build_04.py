@@ -75,7 +75,7 @@ cnn64 = minicnn.load_squeezenet(dtype="float64")
 x64 = x[:1, :, 56:168, 56:168].astype(np.float64)     # a 112 px crop keeps it quick
 _, g = class_score_gradient(cnn64, x64, labels[0])
 i, j = np.unravel_index(np.argmax(np.abs(g[0]).max(axis=0)), g.shape[2:])
-h = 1e-4
+h = 1e-5
 fd = []
 for c in range(3):
     xp, xm = x64.copy(), x64.copy()

@@ -392,3 +392,19 @@ def test_pretrained_saliency_and_guided_backprop(cnn, photos):
     g = neuron_gradients(cnn, x[:1], "fire5", 10)
     guided, standard = g["guided"] != 0, g["standard"] != 0
     assert guided.any() and not (guided & ~standard).any()
+
+
+def test_cli_writes_pngs_and_reports_bad_arguments(cnn, data, tmp_path, capsys):
+    from minicnn.cli import main
+    from minicnn.data import imagenet_sample
+    path = str(imagenet_sample(limit=1)[0][0])
+    assert main(["saliency", path, "--class", "0", "--out", str(tmp_path)]) == 0
+    assert main(["occlusion", path, "--class", "0", "--size", "112", "--stride", "112",
+                 "--out", str(tmp_path)]) == 0
+    names = sorted(p.name for p in tmp_path.glob("*.png"))
+    assert names == ["occlusion_n01440764_tench_class0.png",
+                     "saliency_n01440764_tench_class0.png"]
+    assert main(["guided", path, "--layer", "fire99", "--out", str(tmp_path)]) == 1
+    assert "unknown layer 'fire99'" in capsys.readouterr().err
+    assert main(["gradcam", path, "--class", "1000", "--out", str(tmp_path)]) == 1
+    assert "--class must be in 0..999" in capsys.readouterr().err

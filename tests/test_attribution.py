@@ -344,6 +344,14 @@ def test_occlusion_interrupt_returns_partial_map():
     with pytest.warns(RuntimeWarning, match="interrupted"):
         heat = occlusion_map(model, x, 1, size=4, stride=4, batch_size=2, callback=stop)
     assert np.isfinite(heat).sum() == 4 and np.isnan(heat).sum() == 12
+    # resume computes only the missing positions and equals an uninterrupted run
+    seen = []
+    done = occlusion_map(model, x, 1, size=4, stride=4, batch_size=2, resume=heat,
+                         callback=lambda d, t, h: seen.append(d))
+    np.testing.assert_array_equal(done, occlusion_map(model, x, 1, size=4, stride=4))
+    assert seen[0] == 6 and seen[-1] == 16 and len(seen) == 6
+    with pytest.raises(ValueError, match="resume must be"):
+        occlusion_map(model, x, 1, size=4, stride=2, resume=heat)
 
 
 # --------------------------------------------------------------------------- bad input

@@ -334,7 +334,7 @@ def guided_gradcam(cnn, x, y, layer="fire9"):
 
 # --------------------------------------------------------------------------- SmoothGrad
 def smoothgrad(cnn, x, y, num_samples=50, sigma=0.15, reduce="saliency", magnitude=False,
-               batch_size=8, rng=None, progress=False):
+               batch_size=8, rng=None, progress=False, callback=None):
     """SmoothGrad (Smilkov et al. 2017): average the class-score gradient over noisy copies.
 
         g_hat[n] = 1/S sum_s grad s_y(x[n] + eps_s),   eps_s ~ N(0, std^2),
@@ -343,8 +343,9 @@ def smoothgrad(cnn, x, y, num_samples=50, sigma=0.15, reduce="saliency", magnitu
     With ``magnitude`` the squared gradients are averaged instead.  ``reduce``:
     ``saliency`` (max_c |g_hat| -> (N, H, W), default), ``abs_sum`` or ``none``
     ((N, C, H, W)).  Noisy copies of one image run ``batch_size`` per pass.
-    rng: Generator or seed (None -> seed 0: reproducible).  Ctrl-C returns the
-    average over the samples drawn so far (with a warning).
+    rng: Generator or seed (None -> seed 0: reproducible).  ``callback(done, total)``
+    runs after every batch.  Ctrl-C returns the average over the samples drawn so
+    far (with a warning).
     """
     _check_x(x)
     _check_choice(reduce, SMOOTHGRAD_REDUCTIONS, "reduce")
@@ -368,6 +369,8 @@ def smoothgrad(cnn, x, y, num_samples=50, sigma=0.15, reduce="saliency", magnitu
                 total[n] += (g * g if magnitude else g).sum(axis=0)
                 counts[n] += b
                 bar.update(b)
+                if callback is not None:
+                    callback(int(counts.sum()), len(x) * num_samples)
     except KeyboardInterrupt:
         warnings.warn(f"smoothgrad interrupted: averaged {int(counts.sum())} of "
                       f"{len(x) * num_samples} samples", RuntimeWarning)
@@ -496,7 +499,7 @@ def _softmax(s):
 
 
 def occlusion_map(cnn, x, y, size=32, stride=8, fill=0.0, output="probability", batch_size=16,
-                  progress=False, callback=None):
+                  progress=False, callback=None, resume=None):
     """Occlusion sensitivity (Zeiler & Fergus 2014, Fig. 7).
 
     Slide a ``size`` x ``size`` grey square with ``stride`` over each image
@@ -508,7 +511,8 @@ def occlusion_map(cnn, x, y, size=32, stride=8, fill=0.0, output="probability", 
     per channel; the default 0 is the dataset mean colour.  ``batch_size``
     occluded copies go through one forward pass.  ``callback(done, total, heatmap)``
     is called after every batch.  Ctrl-C returns the partial map (NaN where not
-    yet computed) with a warning.
+    yet computed) with a warning; pass it back as ``resume`` (same arguments) to
+    compute only the missing positions.
     """
     _check_x(x)
     _check_choice(output, OCCLUSION_OUTPUTS, "output")
@@ -528,13 +532,22 @@ def occlusion_map(cnn, x, y, size=32, stride=8, fill=0.0, output="probability", 
     hp, wp = (h - size) // stride + 1, (w - size) // stride + 1
     positions = [(p, q) for p in range(hp) for q in range(wp)]
     heat = np.full((n, hp, wp), np.nan)
+    if resume is not None:
+        resume = np.asarray(resume, dtype=np.float64)
+        if resume.shape != heat.shape:
+            raise ValueError(f"resume must be a partial map of shape {heat.shape} from the "
+                             f"same arguments, got shape {resume.shape}")
+        heat[...] = resume
     total = n * len(positions)
     bar = tqdm(total=total, disable=not progress, desc="occlusion")
     done = 0
     try:
         for i in range(n):
-            for s in range(0, len(positions), batch_size):
-                chunk = positions[s:s + batch_size]
+            todo = [(p, q) for p, q in positions if np.isnan(heat[i, p, q])]
+            done += len(positions) - len(todo)
+            bar.update(len(positions) - len(todo))
+            for s in range(0, len(todo), batch_size):
+                chunk = todo[s:s + batch_size]
                 batch = np.repeat(x[i:i + 1], len(chunk), axis=0)
                 for b, (p, q) in enumerate(chunk):
                     batch[b, :, p * stride:p * stride + size, q * stride:q * stride + size] = fill

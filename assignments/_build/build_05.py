@@ -126,8 +126,8 @@ with the largest gradient, so the mean change is a fraction of one pixel level w
 largest changes are a few tens. `objective="margin"` ascends $s_t - s_y$ instead (lecture
 notes), pushing the true class down at the same time."""),
     ("code", """
-paths, labels = imagenet_sample(4 if QUICK else 12)
-keep = [i for i, y in enumerate(labels) if y != 6][:2 if QUICK else 10]
+paths, labels = imagenet_sample()
+keep = [100, 300] if QUICK else list(range(0, 1000, 100))   # 10 photos across the classes
 x = cnn.preprocess([load_image(paths[i]) for i in keep])
 y = labels[keep]
 x_fool, info = make_fooling_image(cnn, x, 6, y=y, return_info=True)
@@ -191,7 +191,8 @@ show_images([cnn.deprocess(sky)] + [cnn.deprocess(d) for d in dreams],
 product with the features of a guide image, $\\sum_i \\max_j \\langle a_i, g_j \\rangle$;
 the injected gradient at position $i$ is the guide feature vector $g_j$ it matches best."""),
     ("code", """
-guide = cnn.preprocess(load_image(IMAGES / "kitten.jpg"), size=160 if QUICK else 224)
+gsize = 128 if QUICK else 224
+guide = cnn.preprocess(load_image(IMAGES / "kitten.jpg"), size=gsize, crop=gsize)
 d = deepdream(cnn, sky, "fire5", iterations=3 if QUICK else 10, octaves=2 if QUICK else 3,
               guide=guide, rng=0)
 show_images([cnn.deprocess(guide), cnn.deprocess(d)], ["guide", "guided dream at fire5"],

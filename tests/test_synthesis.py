@@ -383,17 +383,38 @@ def photos10(cnn):
     return x, labels[keep], [paths[i].name for i in keep]
 
 
+def _fooling_table(names, info):
+    return [f"{n:34s} steps {s:3d} fooled {str(f):5s} mean {m:5.2f}/255  max {M:6.2f}/255"
+            for n, s, f, m, M in zip(names, info["steps"], info["fooled"], info["mean_change"],
+                                     info["max_change"])]
+
+
 def test_fooling_ten_photos_as_stingray(cnn, photos10):
-    """cs231n's procedure reaches the target in <= 100 steps with < 2/255 mean change."""
+    """Normalized steps of size 1 on "target score minus true score" (lecture notes) fool
+    every photo within 100 steps with a mean change below 2/255."""
     x, y, names = photos10
-    x_fool, info = S.make_fooling_image(cnn, x, FOOL_TARGET, y=y, return_info=True)
-    rows = [f"{n:40s} steps {s:3d}  mean {m:5.2f}/255  max {M:6.2f}/255"
-            for n, s, m, M in zip(names, info["steps"], info["mean_change"], info["max_change"])]
-    print("\n".join(rows))
+    x_fool, info = S.make_fooling_image(cnn, x, FOOL_TARGET, y=y, objective="margin",
+                                        return_info=True)
+    rows = _fooling_table(names, info)
+    print("\nmargin objective\n" + "\n".join(rows))
     assert info["fooled"].all(), rows
     assert np.all(info["steps"] <= 100)
     assert np.all(np.argmax(cnn.scores(x_fool), axis=1) == FOOL_TARGET)
     assert np.all(info["mean_change"] < 2.0), rows
+
+
+def test_fooling_cs231n_target_score(cnn, photos10):
+    """cs231n's procedure (ascend the raw target score only).  Measured: 9 of the 10
+    photos flip within 100 steps; the tench does not (its fish neighbours rise with the
+    stingray score; PyTorch with the same procedure also ends at step 100 on 'puffer')."""
+    x, y, names = photos10
+    x_fool, info = S.make_fooling_image(cnn, x, FOOL_TARGET, y=y, return_info=True)
+    rows = _fooling_table(names, info)
+    print("\ntarget objective (cs231n)\n" + "\n".join(rows))
+    fooled = info["fooled"]
+    assert fooled.sum() >= 8, rows
+    assert np.all(np.argmax(cnn.scores(x_fool[fooled]), axis=1) == FOOL_TARGET)
+    assert np.median(info["mean_change"][fooled]) < 1.0, rows
 
 
 @pytest.mark.parametrize("target", [76, 366, 683])

@@ -416,3 +416,15 @@ def test_cli_writes_pngs_and_reports_bad_arguments(cnn, data, tmp_path, capsys):
     assert "unknown layer 'fire99'" in capsys.readouterr().err
     assert main(["gradcam", path, "--class", "1000", "--out", str(tmp_path)]) == 1
     assert "--class must be in 0..999" in capsys.readouterr().err
+
+
+def test_smoothgrad_interrupt_returns_the_average_so_far(tiny, x40):
+    def stop(done, total):
+        if done >= 4:
+            raise KeyboardInterrupt
+
+    with pytest.warns(RuntimeWarning, match="averaged 4 of 20"):
+        part = smoothgrad(tiny, x40[:1], 1, num_samples=20, batch_size=4, rng=3,
+                          callback=stop)
+    first = smoothgrad(tiny, x40[:1], 1, num_samples=4, batch_size=4, rng=3)
+    np.testing.assert_allclose(part, first, rtol=1e-12)

@@ -214,10 +214,11 @@ def deepdream_minicnn(ctx):
 def deepdream_torch(ctx, layer="fire5", iters=10, octaves=3, scale=1.4, lr=1.5, jitter=32):
     """The original DeepDream loop in PyTorch, same octaves, resizing and settings."""
     import torch
-    from minicnn.techniques.regularizers import pixel_range
+    from minicnn.techniques.regularizers import pixel_range, pixel_scale
     from minicnn.techniques.synthesis import _resize
     net = _torch_blocks(ctx)
     lo, hi = (torch.from_numpy(a) for a in pixel_range(ctx.cnn))
+    lr = torch.from_numpy((lr / pixel_scale(ctx.cnn)).astype(np.float32))   # pixel levels
     x0 = _sky(ctx)
     shapes = [tuple(int(round(s / scale ** k)) for s in x0.shape[2:]) for k in range(octaves)]
     bases = [x0] + [_resize(x0, s) for s in shapes[1:]]

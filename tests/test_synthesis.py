@@ -298,7 +298,7 @@ def test_fgsm_respects_budget_and_raises_loss(sharp, steps):
 def test_deepdream_raises_feature_norm(sharp):
     x = _photo(sharp, 3, 48)
     a0 = sharp.forward(x, end="fire5")[0]
-    d = S.deepdream(sharp, x, "fire5", iterations=6, learning_rate=0.05, octaves=1, max_jitter=0)
+    d = S.deepdream(sharp, x, "fire5", iterations=6, learning_rate=2.0, octaves=1, max_jitter=0)
     a1 = sharp.forward(d, end="fire5")[0]
     assert np.sum(a1 ** 2) > 1.05 * np.sum(a0 ** 2)
     d3 = S.deepdream(sharp, x, "fire5", iterations=2, octaves=3, octave_scale=1.2)
@@ -310,7 +310,7 @@ def test_guided_deepdream_moves_towards_guide(sharp):
     g = sharp.forward(guide, end="fire3")[0]
     obj = S.guided_dream_objective(g)
     v0 = obj(sharp.forward(x, end="fire3")[0], None, [0])[0]
-    d = S.deepdream(sharp, x, "fire3", iterations=5, learning_rate=0.05, octaves=1, guide=guide,
+    d = S.deepdream(sharp, x, "fire3", iterations=5, learning_rate=2.0, octaves=1, guide=guide,
                     max_jitter=0)
     assert obj(sharp.forward(d, end="fire3")[0], None, [0])[0] > v0
 

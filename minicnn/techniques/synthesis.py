@@ -596,6 +596,8 @@ def deepdream(cnn, x, layer, *, iterations=10, learning_rate=1.5, octaves=3, oct
     add the detail dreamt so far (upscaled) and run ``iterations`` steps of
     ``x += learning_rate * g / mean|g|`` with random jitter in
     [-max_jitter, max_jitter] and pixels clamped to the valid range.
+    ``learning_rate`` is in pixel levels (0..255 scale, as the original's 1.5),
+    converted per channel to normalized units (``/ pixel_scale``).
 
     x: (1, 3, H, W); returns the dream (1, 3, H, W).  The smallest octave must
     still reach ``layer``.  callback(octave, t, x, value).  Ctrl-C returns the
@@ -625,6 +627,7 @@ def deepdream(cnn, x, layer, *, iterations=10, learning_rate=1.5, octaves=3, oct
         objective = dream_objective()
     lo, hi = pixel_range(cnn)
     clamp = make_regularizer("clamp", lo=lo, hi=hi)
+    step = (learning_rate / pixel_scale(cnn)).astype(cnn.dtype)      # pixel levels -> units
     bases = [x] + [_resize(x, s) for s in shapes[1:]]
     detail = np.zeros_like(bases[-1])
     dream = x
@@ -634,7 +637,7 @@ def deepdream(cnn, x, layer, *, iterations=10, learning_rate=1.5, octaves=3, oct
         cb = None if callback is None else \
             (lambda t, xi, v, o=octave: callback(o, t, xi, v))
         result = gradient_ascent(cnn, base + detail, objective, end=layer,
-                                 num_iterations=iterations, learning_rate=learning_rate,
+                                 num_iterations=iterations, learning_rate=step,
                                  step="mean_abs", regularizers=[clamp], max_jitter=max_jitter,
                                  symmetric_jitter=True, relu_mode=relu_mode, rng=rng,
                                  callback=cb, progress=progress,

@@ -227,16 +227,17 @@ def demo_section(cnn, report, args):
                      caption=f"{cnn.class_name(c)} ({c}): top class {pred.names[0][0]} "
                              f"{pred.probabilities[0][0]:.2f}")
 
-    report.section("Fooling images", "Normalized gradient steps (size 1) on the stingray "
-                   "score until the prediction flips (cs231n's procedure); the difference "
-                   "is magnified.")
+    report.section("Fooling images", "Normalized gradient steps (size 1) on 'stingray "
+                   "score minus true score' (lecture notes) until the prediction flips, at "
+                   "most 100 steps; original, fooling image, difference magnified.")
     try:
-        paths, labels = imagenet_sample(4)
-        paths = [p for p, y in zip(paths, labels) if y != 6][:1 if quick else 3]
+        paths, labels = imagenet_sample()
+        pick = [0] if quick else [0, 300, 900]
+        paths, y = [paths[i] for i in pick], labels[pick]
     except FileNotFoundError:
-        paths = sample_photos()[:1]
+        paths, y = sample_photos()[:1], None
     x = cnn.preprocess([load_image(p) for p in paths])
-    x_fool, info = make_fooling_image(cnn, x, 6, return_info=True)
+    x_fool, info = make_fooling_image(cnn, x, 6, y=y, objective="margin", return_info=True)
     rows = []
     for i, p in enumerate(paths):
         diff = (x_fool[i] - x[i]).transpose(1, 2, 0) * pixel_scale(cnn)[0].transpose(1, 2, 0)

@@ -136,7 +136,7 @@ x = cnn.preprocess([load_image(paths[i]) for i in keep])
 y = labels[keep]
 for objective in ["target", "margin"]:
     x_fool, info = make_fooling_image(cnn, x, 6, y=y, objective=objective, return_info=True)
-    print(f"objective {objective!r}\n{'photo':36s} steps  fooled  mean |dx|  max |dx|  "
+    print(f"objective {objective!r}\\n{'photo':36s} steps  fooled  mean |dx|  max |dx|  "
           "(pixel levels, /255)")
     for i, k in enumerate(keep):
         print(f"{paths[k].name:36s} {info['steps'][i]:5d}  {str(info['fooled'][i]):6s}  "

@@ -294,7 +294,7 @@ def test_fgsm_respects_budget_and_raises_loss(sharp, steps):
     assert np.all(loss(xa) > loss(x))
 
 
-# --------------------------------------------------------------------------- DeepDream and inversion
+# ------------------------------------------------------------------ DeepDream and inversion
 def test_deepdream_raises_feature_norm(sharp):
     x = _photo(sharp, 3, 48)
     a0 = sharp.forward(x, end="fire5")[0]

@@ -38,7 +38,7 @@ import numpy as np
 from ..optim import adam
 from .regularizers import (alpha_norm_backward, alpha_norm_forward, l2_backward, l2_forward,
                            make_regularizer, pixel_range, pixel_scale, random_shift, tv_backward,
-                           tv_forward, unjitter, jitter, gaussian_blur)
+                           tv_forward, unjitter, jitter)
 
 __all__ = ["gradient_ascent", "AscentResult", "STEP_RULES", "class_visualization",
            "class_score_objective", "neuron_objective", "make_fooling_image",
@@ -617,7 +617,7 @@ def deepdream(cnn, x, layer, *, iterations=10, learning_rate=1.5, octaves=3, oct
     rng = _rng(rng)
     shapes = [tuple(int(round(s / octave_scale ** k)) for s in x.shape[2:])
               for k in range(octaves)]
-    _check_size(cnn, shapes[-1], layer, name=f"x (smallest octave) of size")
+    _check_size(cnn, shapes[-1], layer, name="x (smallest octave) of size")
     if guide is not None:
         guide = _check_images(cnn, guide, "guide")
         _check_size(cnn, guide.shape[2:], layer, name="guide of size")

@@ -131,7 +131,7 @@ ahead for 100 steps (PyTorch with the same procedure ends the same way); the mar
 flips it in 4 steps."""),
     ("code", """
 paths, labels = imagenet_sample()
-keep = [100, 300] if QUICK else list(range(0, 1000, 100))   # 10 photos across the classes
+keep = [100, 500] if QUICK else list(range(0, 1000, 100))   # 10 photos across the classes
 x = cnn.preprocess([load_image(paths[i]) for i in keep])
 y = labels[keep]
 for objective in ["target", "margin"]:

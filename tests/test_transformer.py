@@ -45,6 +45,14 @@ SPECS = {
     "residual_add": ((lambda rng: {"x": rng.standard_normal((2, 3, 4, 4)),
                                    "fx": rng.standard_normal((2, 3, 4, 4))}),
                      tl.residual_add_forward, tl.residual_add_backward),
+    "conv_few_outputs_9x9": ((lambda rng: {"x": rng.standard_normal((2, 3, 11, 12)),
+                                           "w": rng.standard_normal((3, 3, 9, 9)),
+                                           "b": rng.standard_normal(3)}),
+                             tl.conv_few_outputs_forward, tl.conv_few_outputs_backward),
+    "conv_few_outputs_3x5": ((lambda rng: {"x": rng.standard_normal((1, 2, 5, 7)),
+                                           "w": rng.standard_normal((2, 2, 3, 5)),
+                                           "b": rng.standard_normal(2)}),
+                             tl.conv_few_outputs_forward, tl.conv_few_outputs_backward),
     "tanh_scale": ((lambda rng: {"x": rng.standard_normal((2, 3, 4, 5))}),
                    (lambda x: tl.tanh_scale_forward(x, [2.0, 0.5, 1.5], [0.1, -0.2, 0.3])),
                    tl.tanh_scale_backward),
@@ -132,6 +140,19 @@ def test_conditional_instance_norm_rejects_bad_weights(rng):
         tl.conditional_instance_norm_forward(x, gamma, beta, 5)
     with pytest.raises(ValueError, match=r"\(S, 3\)"):
         tl.conditional_instance_norm_forward(x, gamma[:, :2], beta, 0)
+
+
+def test_conv_few_outputs_equals_the_im2col_conv(rng):
+    from minicnn import fast_layers as fl
+    x, w, b = rng.standard_normal((2, 5, 14, 13)), rng.standard_normal((3, 5, 9, 9)), \
+        rng.standard_normal(3)
+    out, cache = tl.conv_few_outputs_forward(x, w, b)
+    ref, ref_cache = fl.conv_forward(x, w, b, {"stride": 1, "pad": 0})
+    np.testing.assert_allclose(out, ref, atol=1e-11)
+    dout = rng.standard_normal(out.shape)
+    for mine, theirs in zip(tl.conv_few_outputs_backward(dout, cache),
+                            fl.conv_backward(dout, ref_cache)):
+        np.testing.assert_allclose(mine, theirs, atol=1e-10)
 
 
 def test_upsample_is_nearest_neighbour(rng):

@@ -13,6 +13,10 @@ Named blocks (widths ``(w1, w2, w3)``, ``R`` residual blocks)::
     up2     upsample x2, pad 1, conv 3x3 w2 -> w1,   IN, ReLU     (H, W)
     out     reflect-pad 4, conv 9x9 w1 -> 3, tanh scaling         (H, W)
 
+The 9x9 w1 -> 3 output conv uses ``conv_few_outputs`` (one GEMM of the 243
+taps, then shifted sums) instead of im2col, whose columns would be 81*w1 rows
+by H*W per image (2.6 GiB for w1 = 32, batch 4, 256x256).
+
 Input and output are images normalized like the loss network's input
 (``(pixel / 255 - mean) / std``); the tanh scaling maps the output onto exactly
 the range of pixels in [0, 1].  H and W must be multiples of 4.
@@ -281,8 +285,9 @@ class TransformerNet:
                 c = (c_up, c_unit)
             else:
                 xp, c_pad = tl.reflection_pad_forward(h, b["k"] // 2)
-                a, c_conv = fl.conv_forward(xp, self.params["out/W"], self.params["out/b"],
-                                            {"stride": 1, "pad": 0})
+                # 9x9 C -> 3: tap GEMM + shifted sums, no 81*C-row im2col
+                a, c_conv = tl.conv_few_outputs_forward(xp, self.params["out/W"],
+                                                        self.params["out/b"])
                 h, c_tanh = tl.tanh_scale_forward(a, self.out_scale, self.out_shift)
                 c = (c_pad, c_conv, c_tanh)
             cache.layer_caches[name] = c
@@ -321,7 +326,7 @@ class TransformerNet:
             else:
                 c_pad, c_conv, c_tanh = c
                 da = tl.tanh_scale_backward(d, c_tanh)
-                dxp, dw, db = fl.conv_backward(da, c_conv, param_grads=param_grads)
+                dxp, dw, db = tl.conv_few_outputs_backward(da, c_conv)
                 if param_grads:
                     grads["out/W"], grads["out/b"] = dw, db
                 d = tl.reflection_pad_backward(dxp, c_pad)

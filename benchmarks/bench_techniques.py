@@ -273,6 +273,10 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch peer")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="alternate the minicnn and PyTorch blocks this many times and "
+                             "report medians over rounds (ratio: median of the per-round "
+                             "ratios) -- steadier on a shared, loaded machine")
     args = parser.parse_args(argv)
     names = list(WORKLOADS) if args.only is None else args.only.split(",")
     unknown = [n for n in names if n not in WORKLOADS]
@@ -286,14 +290,19 @@ def main(argv=None):
     for name in names:
         w = WORKLOADS[name]
         print(f"\n[{name}] {w.description}")
-        t_ours, all_ours = time_median(w.minicnn(ctx), args.repeats)      # block 1: minicnn
-        print(f"  minicnn {_fmt(t_ours)}  (runs: {', '.join(f'{t:.3f}' for t in all_ours)})")
-        t_torch = None
-        if use_torch and w.torch is not None:                              # block 2: PyTorch
-            t_torch, all_torch = time_median(w.torch(ctx), args.repeats)
-            print(f"  pytorch {_fmt(t_torch)}  (runs: "
-                  f"{', '.join(f'{t:.3f}' for t in all_torch)})")
-        ratio = None if t_torch is None else t_ours / t_torch
+        ours, theirs = [], []
+        for _ in range(max(args.rounds, 1)):
+            t_ours, all_ours = time_median(w.minicnn(ctx), args.repeats)  # block 1: minicnn
+            print(f"  minicnn {_fmt(t_ours)}  (runs: {', '.join(f'{t:.3f}' for t in all_ours)})")
+            ours.append(t_ours)
+            if use_torch and w.torch is not None:                          # block 2: PyTorch
+                t_torch, all_torch = time_median(w.torch(ctx), args.repeats)
+                print(f"  pytorch {_fmt(t_torch)}  (runs: "
+                      f"{', '.join(f'{t:.3f}' for t in all_torch)})")
+                theirs.append(t_torch)
+        t_ours = float(np.median(ours))
+        t_torch = float(np.median(theirs)) if theirs else None
+        ratio = None if not theirs else float(np.median(np.divide(ours, theirs)))
         rows.append((name, t_ours, t_torch, ratio, w.target, w.reference))
     print(f"\n{'workload':<12} {'minicnn':>11} {'pytorch':>11} {'ratio':>7} {'target':>7}  "
           f"reference")

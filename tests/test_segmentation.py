@@ -44,7 +44,8 @@ def test_seeds_are_the_saliency_quantiles():
 def blob_scene(rng, size=96, noise=25):
     yy, xx = np.mgrid[:size, :size]
     disk = (yy - 40) ** 2 + (xx - 52) ** 2 < 25 ** 2
-    img = np.where(disk[..., None], [200, 60, 50], [60, 90, 200]) + rng.normal(0, noise, (size, size, 3))
+    img = np.where(disk[..., None], [200, 60, 50], [60, 90, 200]) \
+        + rng.normal(0, noise, (size, size, 3))
     # saliency: sparse and noisy, peaked inside the object (like a real saliency map)
     sal = np.exp(-((yy - 40) ** 2 + (xx - 52) ** 2) / (2 * 12 ** 2)) * rng.random((size, size))
     return np.clip(img, 0, 255).astype(np.uint8), sal + 0.05 * rng.random((size, size)), disk

@@ -14,7 +14,8 @@ for a few rounds.  The energy of a labelling L (1 = foreground) is
 
 over 4-connected neighbours p~q (colours z in 0..255).  By default the seeds
 only fit the colour models, as in the paper; ``hard_seeds=True`` also pins their
-labels (on real saliency maps, whose top 5% is scattered, that leaves speckle).  The minimum of E is an s-t minimum cut (Boykov & Jolly 2001),
+labels (on real saliency maps, whose top 5% is scattered, that leaves speckle).
+The minimum of E is an s-t minimum cut (Boykov & Jolly 2001),
 found with :func:`scipy.sparse.csgraph.maximum_flow`; the colour models are
 :class:`sklearn.mixture.GaussianMixture`.
 """

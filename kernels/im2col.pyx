@@ -46,11 +46,50 @@ cdef inline Py_ssize_t _imax(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
     return a if a > b else b
 
 
-cdef inline int _threads_for(Py_ssize_t work) noexcept nogil:
-    """One thread for small jobs (the OpenMP fork costs a few microseconds)."""
-    if work < 16384:
+cdef int _num_threads = 0          # 0: OpenMP's default (OMP_NUM_THREADS or the cores)
+# Smallest jobs (in elements touched) that get more than one thread.  Waking a
+# sleeping OpenMP worker costs 50-90 us on the 2-vCPU VM this was tuned on, and
+# right after a GEMM OpenBLAS's own worker keeps spinning on the other core for
+# milliseconds, so only jobs of a few hundred microseconds gain from a second
+# thread (measured by benchmarks/bench_layers.py-style loops, float32).
+cdef Py_ssize_t IM2COL_MIN_WORK = 1000000
+cdef Py_ssize_t COL2IM_MIN_WORK = 700000
+
+
+def set_num_threads(int n):
+    """Threads for this module's kernels (n >= 1), or 0 for the OpenMP default."""
+    global _num_threads
+    if n < 0:
+        raise ValueError("n must be >= 0")
+    _num_threads = n
+
+
+def get_num_threads():
+    """Threads a large kernel call of this module will use."""
+    return _num_threads if _num_threads > 0 else omp_get_max_threads()
+
+
+#: the defaults of the thresholds above, in ``_set_min_work`` order
+_DEFAULT_MIN_WORK = (IM2COL_MIN_WORK, COL2IM_MIN_WORK)
+
+
+def _set_min_work(name, Py_ssize_t value):
+    """Tuning hook: smallest job (in elements) that gets more than one thread."""
+    global IM2COL_MIN_WORK, COL2IM_MIN_WORK
+    if name == "IM2COL_MIN_WORK":
+        IM2COL_MIN_WORK = value
+    elif name == "COL2IM_MIN_WORK":
+        COL2IM_MIN_WORK = value
+    else:
+        raise KeyError(name)
+
+
+cdef inline int _threads_for(Py_ssize_t work, Py_ssize_t min_work) noexcept nogil:
+    """One thread below ``min_work`` (waking a sleeping worker costs tens of
+    microseconds, more than small jobs take), else the configured count."""
+    if work < min_work:
         return 1
-    return omp_get_max_threads()
+    return _num_threads if _num_threads > 0 else omp_get_max_threads()
 
 
 cdef void _im2col_impl(const floating[:, :, :, ::1] x, floating[:, :, ::1] cols,
@@ -62,7 +101,7 @@ cdef void _im2col_impl(const floating[:, :, :, ::1] x, floating[:, :, ::1] cols,
     cdef Py_ssize_t t, n, k, c, u, v, i, j, y, j_lo, j_hi, off
     cdef floating* dst
     cdef const floating* src
-    cdef int nthreads = _threads_for(N * K * nrows * wo)
+    cdef int nthreads = _threads_for(N * K * nrows * wo, IM2COL_MIN_WORK)
     for t in prange(N * K, schedule="static", num_threads=nthreads):
         n = t // K
         k = t - n * K
@@ -109,7 +148,7 @@ cdef void _col2im_impl(const floating[:, :, ::1] cols, floating[:, :, :, ::1] dx
     cdef Py_ssize_t nbands, band
     cdef floating* dst
     cdef const floating* src
-    cdef int nthreads = _threads_for(N * C * kh * kw * nrows * wo)
+    cdef int nthreads = _threads_for(N * C * kh * kw * nrows * wo, COL2IM_MIN_WORK)
     # split each plane into bands of input rows so that small N*C still feeds all threads
     nbands = 1
     if nthreads > 1 and N * C < 8 * nthreads:

@@ -29,10 +29,50 @@ cdef extern from "omp.h" nogil:
     int omp_get_max_threads()
 
 
-cdef inline int _threads_for(Py_ssize_t work) noexcept nogil:
-    if work < 16384:
+cdef int _num_threads = 0          # 0: OpenMP's default (OMP_NUM_THREADS or the cores)
+# Smallest jobs (in elements touched) that get more than one thread.  Waking a
+# sleeping OpenMP worker costs 50-90 us on the 2-vCPU VM this was tuned on, and
+# right after a GEMM OpenBLAS's own worker keeps spinning on the other core for
+# milliseconds, so only jobs of a few hundred microseconds gain from a second
+# thread (measured by benchmarks/bench_layers.py-style loops, float32).
+cdef Py_ssize_t POOL_FWD_MIN_WORK = 600000
+cdef Py_ssize_t POOL_BWD_MIN_WORK = 1500000
+
+
+def set_num_threads(int n):
+    """Threads for this module's kernels (n >= 1), or 0 for the OpenMP default."""
+    global _num_threads
+    if n < 0:
+        raise ValueError("n must be >= 0")
+    _num_threads = n
+
+
+def get_num_threads():
+    """Threads a large kernel call of this module will use."""
+    return _num_threads if _num_threads > 0 else omp_get_max_threads()
+
+
+#: the defaults of the thresholds above, in ``_set_min_work`` order
+_DEFAULT_MIN_WORK = (POOL_FWD_MIN_WORK, POOL_BWD_MIN_WORK)
+
+
+def _set_min_work(name, Py_ssize_t value):
+    """Tuning hook: smallest job (in elements) that gets more than one thread."""
+    global POOL_FWD_MIN_WORK, POOL_BWD_MIN_WORK
+    if name == "POOL_FWD_MIN_WORK":
+        POOL_FWD_MIN_WORK = value
+    elif name == "POOL_BWD_MIN_WORK":
+        POOL_BWD_MIN_WORK = value
+    else:
+        raise KeyError(name)
+
+
+cdef inline int _threads_for(Py_ssize_t work, Py_ssize_t min_work) noexcept nogil:
+    """One thread below ``min_work`` (waking a sleeping worker costs tens of
+    microseconds, more than small jobs take), else the configured count."""
+    if work < min_work:
         return 1
-    return omp_get_max_threads()
+    return _num_threads if _num_threads > 0 else omp_get_max_threads()
 
 
 cdef extern from *:
@@ -112,7 +152,7 @@ cdef void _maxpool_fwd_impl(const floating[:, :, ::1] x, floating[:, :, ::1] out
     cdef Py_ssize_t P = x.shape[0], H = x.shape[1], W = x.shape[2]
     cdef Py_ssize_t ho = out.shape[1], wo = out.shape[2]
     cdef Py_ssize_t p
-    cdef int nthreads = _threads_for(P * ho * wo * kh * kw)
+    cdef int nthreads = _threads_for(P * ho * wo * kh * kw, POOL_FWD_MIN_WORK)
     for p in prange(P, schedule="static", num_threads=nthreads):
         # window (i, j): rows i*sh - ph + [0, kh), cols j*sw - pw + [0, kw), clipped;
         # best starts at -inf with the index of the window's first in-bounds element
@@ -133,7 +173,7 @@ cdef void _maxpool_bwd_impl(const floating[:, ::1] dout, const int32_t[:, ::1] a
     cdef floating* d
     cdef const floating* g
     cdef const int32_t* a
-    cdef int nthreads = _threads_for(P * (M + HW))
+    cdef int nthreads = _threads_for(P * (M + HW), POOL_BWD_MIN_WORK)
     for p in prange(P, schedule="static", num_threads=nthreads):
         d = &dx[p, 0]
         g = &dout[p, 0]

@@ -36,6 +36,7 @@ import warnings
 import numpy as np
 
 __all__ = ["BACKEND", "KERNEL_SOURCES", "KERNEL_NAMES", "describe", "get_kernels",
+           "set_num_threads", "get_num_threads",
            "im2col", "col2im", "maxpool_forward", "maxpool_backward", "numpy", "cython"]
 
 KERNEL_NAMES = ("im2col", "col2im", "maxpool_forward", "maxpool_backward", "window_ssd")
@@ -335,10 +336,35 @@ def get_kernels(name=None):
     raise ValueError(f"name must be 'numpy', 'cython' or None, got {name!r}")
 
 
+def _threaded_modules():
+    """The loaded compiled modules that have an OpenMP thread setting."""
+    mods = [importlib.import_module(f"{__package__ or 'minicnn'}.{m}")
+            for m in _MODULES if any(name in _compiled for name in _MODULES[m])]
+    return [m for m in mods if hasattr(m, "set_num_threads") and hasattr(m, "get_num_threads")]
+
+
+def set_num_threads(n=0):
+    """OpenMP threads of the compiled kernels (0: OpenMP's default, i.e.
+    OMP_NUM_THREADS or the number of cores).  Jobs too small to gain from a
+    second thread run on one regardless.  No effect on the NumPy twins."""
+    for m in _threaded_modules():
+        m.set_num_threads(int(n))
+
+
+def get_num_threads():
+    """Threads a large compiled-kernel call uses (1 for the NumPy twins)."""
+    mods = _threaded_modules()
+    return max(m.get_num_threads() for m in mods) if mods else 1
+
+
 def describe():
     """One line per kernel: where it comes from, plus the OpenMP thread count."""
     lines = [f"  {k:17s} {KERNEL_SOURCES[k]}" for k in KERNEL_NAMES]
-    omp = os.environ.get("OMP_NUM_THREADS")
-    lines.append(f"  OpenMP threads    {omp if omp else os.cpu_count()}"
-                 + ("" if BACKEND != "numpy" else " (unused)"))
+    if BACKEND == "numpy":
+        lines.append("  OpenMP threads    (unused)")
+    else:
+        waits = os.environ.get("OMP_WAIT_POLICY") or (
+            f"GOMP_SPINCOUNT={os.environ['GOMP_SPINCOUNT']}" if "GOMP_SPINCOUNT" in os.environ
+            else "passive (set by minicnn)")
+        lines.append(f"  OpenMP threads    {get_num_threads()}, wait policy {waits}")
     return "kernels:\n" + "\n".join(lines)

@@ -240,6 +240,50 @@ def test_maxpool_backward_rejects_bad_indices(impl):
         K.maxpool_forward(np.ones((1, 1, 3, 3)), 2, 2, 2, 2, 0, 0, 3, 3)   # window off the image
 
 
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_cython_parallel_paths_match_twin(threads):
+    """Force the OpenMP paths (normally only large jobs get several threads) and
+    compare with the twins: col2im splits planes into bands of rows when N*C is
+    small, pooling splits the planes."""
+    kernels("cython")
+    import importlib
+    mods = {m: importlib.import_module(f"minicnn.{m}") for m in ("_im2col", "_maxpool")}
+    knobs = {"_im2col": ("IM2COL_MIN_WORK", "COL2IM_MIN_WORK"),
+             "_maxpool": ("POOL_FWD_MIN_WORK", "POOL_BWD_MIN_WORK")}
+    twin, cy = both()
+    rng = np.random.default_rng(5)
+    try:
+        for name, mod in mods.items():
+            mod.set_num_threads(threads)
+            for knob in knobs[name]:
+                mod._set_min_work(knob, 0)
+        _kernels.set_num_threads(threads)
+        assert _kernels.get_num_threads() == threads
+        for shape, geom in [((1, 1, 23, 9), (3, 3, 1, 1, 1, 1)), ((2, 3, 17, 12), (5, 3, 2, 1, 2, 1)),
+                            ((1, 2, 8, 31), (3, 3, 2, 2, 0, 0))]:
+            for dtype, tol in ((np.float32, 1e-5), (np.float64, 1e-12)):
+                x = rng.standard_normal(shape).astype(dtype)
+                cols = cy.im2col(x, *geom)
+                np.testing.assert_array_equal(cols, twin.im2col(x, *geom))
+                c = rng.standard_normal(cols.shape).astype(dtype)
+                np.testing.assert_allclose(cy.col2im(c, shape, *geom), twin.col2im(c, shape, *geom),
+                                           rtol=tol, atol=tol)
+                x = rng.permutation(np.prod(shape)).reshape(shape).astype(dtype)
+                args, _ = pool_args(shape, (3, 3, 2, 2, 1, 1, True))
+                out, arg = cy.maxpool_forward(x, *args)
+                out_t, arg_t = twin.maxpool_forward(x, *args)
+                np.testing.assert_array_equal(out, out_t)
+                np.testing.assert_array_equal(arg, arg_t)
+                np.testing.assert_allclose(cy.maxpool_backward(out, arg, *shape[2:]),
+                                           twin.maxpool_backward(out, arg, *shape[2:]),
+                                           rtol=tol, atol=tol)
+    finally:
+        _kernels.set_num_threads(0)
+        for name, mod in mods.items():
+            for knob, default in zip(knobs[name], mod._DEFAULT_MIN_WORK):
+                mod._set_min_work(knob, default)
+
+
 # ----------------------------------------------------------------- backend selection
 def _run(*code, **env):
     full_env = {k: v for k, v in os.environ.items()

@@ -42,6 +42,9 @@ def threads(n):
 
 
 def try_import_torch():
+    """torch, or None.  minicnn's kernels are imported first: loading torch's
+    OpenMP runtime before ours made minicnn's parallel kernels ~15x slower."""
+    import minicnn.fast_layers  # noqa: F401  (loads the OpenMP kernels first)
     try:
         import torch
     except ImportError:

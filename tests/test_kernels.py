@@ -339,6 +339,43 @@ def test_require_ext_raises_when_missing():
     assert "ImportError" in r.stderr and "minicnn._im2col" in r.stderr
 
 
+def test_preloaded_openmp_runtime_means_one_thread():
+    """A libgomp loaded before minicnn (torch bundles one) busy-waits; the kernels
+    then default to one thread (and say why), unless the user asked for passive."""
+    if _kernels.cython is None:
+        pytest.skip("Cython side skipped: compiled kernels not in use")
+    code = """
+        import ctypes, ctypes.util
+        name = ctypes.util.find_library("gomp")
+        if name is None:
+            print("nogomp"); raise SystemExit
+        ctypes.CDLL(name)
+        from minicnn import _kernels
+        print(_kernels.get_num_threads(), _kernels.THREADS_NOTE is not None)
+    """
+    r = _run(code)
+    assert r.returncode == 0, r.stderr
+    if r.stdout.strip() == "nogomp":
+        pytest.skip("no libgomp found to preload")
+    assert r.stdout.split() == ["1", "True"]
+    r = _run(code, OMP_WAIT_POLICY="passive")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split()[1] == "False"
+
+
+def test_tune_malloc_and_describe():
+    r = _run("""
+        from minicnn import _kernels
+        ok = _kernels.tune_malloc()
+        print(ok, _kernels.MALLOC_TUNED == ok)
+        print(_kernels.describe())
+    """)
+    assert r.returncode == 0, r.stderr
+    first = r.stdout.splitlines()[0].split()
+    assert first[1] == "True" and first[0] in ("True", "False")
+    assert "malloc" in r.stdout and "im2col" in r.stdout
+
+
 def test_get_kernels_and_sources():
     assert set(_kernels.KERNEL_SOURCES) == set(_kernels.KERNEL_NAMES)
     assert _kernels.BACKEND in ("cython", "numpy", "mixed")

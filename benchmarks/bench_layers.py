@@ -1,55 +1,76 @@
 """Per-layer timings of minicnn.fast_layers on SqueezeNet 1.1 shapes (224x224 input).
 
-    python benchmarks/bench_layers.py                    # batch 1 and 8, 2 threads
-    python benchmarks/bench_layers.py --batch 1 --torch  # also time PyTorch (optional peer)
-    python benchmarks/bench_layers.py --cpu-time         # 1 thread, per-thread CPU time
+    python benchmarks/bench_layers.py                     # batch 1 and 8, 2 threads
+    python benchmarks/bench_layers.py --torch             # also time PyTorch (optional peer)
+    python benchmarks/bench_layers.py --model --torch     # plus the whole network
+    python benchmarks/bench_layers.py --cpu-time --torch  # 1 thread, per-thread CPU time
 
 For every layer: forward, backward with param_grads=False (dx only) and with
 param_grads=True (dx, dw, db), median milliseconds over ``--repeat`` runs after
-a warm-up.  Each implementation is timed in its own block (all minicnn runs of
-a layer, then all torch runs), never interleaved, because OpenBLAS and OpenMP
-worker threads keep spinning for a while after each call.
+a warm-up.  ``--model`` adds the whole SqueezeNet: forward, and forward +
+backward to the input with param_grads=False.
 
-On a shared machine wall-clock medians are noisy.  ``--cpu-time`` runs one
-thread (OMP_NUM_THREADS=OPENBLAS_NUM_THREADS=1, torch.set_num_threads(1)) and
-reports the calling thread's CPU time (``time.thread_time``), which other
-processes hardly disturb: a fair single-core comparison of the two libraries.
+Fairness rules, learnt the hard way on a 2-core machine:
+
+- Each implementation is timed in its own block, never interleaved: OpenBLAS
+  and OpenMP worker threads keep spinning for milliseconds after each call.
+- torch runs in its own process (this script re-launches itself with
+  ``--torch-worker``).  torch bundles a ``libgomp.so.1``; whichever of torch and
+  minicnn loads first decides the OpenMP wait policy for both (minicnn makes its
+  workers passive; torch's default busy-waits), so a shared process is unfair to
+  one of them.
+- ``--tune-malloc`` applies ``minicnn._kernels.tune_malloc()`` (in both
+  processes): without it every forward pass page-faults its fresh activations.
+- On a shared machine wall-clock medians are noisy (NumPy's OpenBLAS waits with
+  sched_yield, so one other busy process can slow a 2-thread GEMM tenfold).
+  ``--cpu-time`` runs one thread (OMP/OPENBLAS_NUM_THREADS=1,
+  torch.set_num_threads(1)) and reports the calling thread's CPU time
+  (``time.thread_time``), which other processes hardly disturb.
 
 torch is only a peer for comparison (``pip install torch``), never a dependency.
+Setting OPENBLAS_CORETYPE=SkylakeX on AVX-512 CPUs that OpenBLAS mistakes for
+Haswell (this VM's "AMD EPYC") roughly doubles NumPy's SGEMM speed.
 """
 import argparse
+import json
 import os
+import subprocess
 import sys
 
 
-def _parse():
+def _parse(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--batch", type=int, nargs="+", default=[1, 8])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=0, help="runs per measurement "
-                    "(default: 60 at batch 1, 20 otherwise)")
+                    "(default: 60 at batch 1, 20 otherwise; a third of that for --model)")
     ap.add_argument("--torch", action="store_true", help="also time PyTorch if installed")
+    ap.add_argument("--model", action="store_true", help="also time the whole SqueezeNet")
+    ap.add_argument("--no-layers", action="store_true", help="skip the per-layer table")
     ap.add_argument("--cpu-time", action="store_true",
                     help="1 thread, report per-thread CPU time instead of wall clock")
-    ap.add_argument("--only", default="", help="comma-separated layer names")
-    return ap.parse_args()
+    ap.add_argument("--tune-malloc", action="store_true",
+                    help="apply minicnn._kernels.tune_malloc() (both processes)")
+    ap.add_argument("--only", default="", help="comma-separated layer names (e.g. conv1,pool1)")
+    ap.add_argument("--torch-worker", action="store_true", help=argparse.SUPPRESS)
+    return ap.parse_args(argv)
 
 
 ARGS = _parse() if __name__ == "__main__" else None
 if ARGS is not None:
-    nthreads = "1" if ARGS.cpu_time else str(ARGS.threads)
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = nthreads      # before numpy / the kernels load their thread pools
+    _n = "1" if ARGS.cpu_time else str(ARGS.threads)
+    for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[_var] = _n      # before numpy / the kernels load their thread pools
 
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from minicnn import _kernels  # noqa: E402
-from minicnn import fast_layers as fl  # noqa: E402
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+sys.path.insert(0, ROOT)
 
 POOL = {"pool_height": 3, "pool_width": 3, "stride": 2, "ceil_mode": True}
+COLS = ("fwd", "bwd", "bwd+dW")
 
 #: (name, kind, C, H, F, k, stride, pad): the distinct layer shapes of SqueezeNet 1.1 at 224
 LAYERS = [
@@ -68,6 +89,8 @@ LAYERS = [
     ("fire9 expand3x3", "conv", 64, 13, 256, 3, 1, 1),
     ("conv10 1x1", "conv", 512, 13, 1000, 1, 1, 0),
 ]
+WEIGHTS = os.path.join(os.environ.get("MINICNN_DATA", os.path.join(ROOT, "..", "shared", "data")),
+                       "weights", "squeezenet1_1.npz")
 
 
 def measure(fn, repeat, cpu_time):
@@ -82,7 +105,29 @@ def measure(fn, repeat, cpu_time):
     return 1e3 * float(np.median(ts))
 
 
+def _selected(args):
+    only = {s.strip() for s in args.only.split(",") if s.strip()}
+    return [s for s in LAYERS if not only or s[0] in only or s[0].split()[0] in only]
+
+
+def _repeat(args, n, model=False):
+    r = args.repeat or (60 if n == 1 else 20)
+    return max(5, r // 3) if model else r
+
+
+def _model_params(rng):
+    """The pretrained weights if available, else random ones of the right shapes."""
+    if os.path.exists(WEIGHTS):
+        with np.load(WEIGHTS) as z:
+            return {k: z[k].astype(np.float32) for k in z.files}
+    from minicnn.models.squeezenet import param_shapes
+    return {k: (0.05 * rng.standard_normal(s)).astype(np.float32)
+            for k, s in param_shapes().items()}
+
+
+# --------------------------------------------------------------------------- minicnn
 def minicnn_fns(spec, n, rng):
+    from minicnn import fast_layers as fl
     name, kind, C, H, F, k, s, p = spec
     x = rng.standard_normal((n, C, H, H)).astype(np.float32)
     if kind == "pool":
@@ -100,6 +145,20 @@ def minicnn_fns(spec, n, rng):
             "bwd+dW": lambda: fl.conv_backward(dout, cache, param_grads=True)}
 
 
+def minicnn_model_fns(n, rng):
+    from minicnn.models.squeezenet import SqueezeNet
+    cnn = SqueezeNet(_model_params(rng))
+    x = rng.standard_normal((n, 3, 224, 224)).astype(np.float32)
+
+    def fwd_bwd():
+        scores, cache = cnn.forward(x)
+        d = np.zeros_like(scores)
+        d[:, 5] = 1
+        cnn.backward(d, cache, param_grads=False)
+    return {"fwd": lambda: cnn.forward(x), "bwd": fwd_bwd}
+
+
+# --------------------------------------------------------------------------- torch
 def torch_fns(spec, n, rng):
     import torch
     import torch.nn.functional as F_
@@ -131,50 +190,126 @@ def torch_fns(spec, n, rng):
                                  [True, True, True])}
 
 
+def torch_model_fns(n, rng):
+    import torch
+    import torch.nn.functional as F_
+    P = {k: torch.from_numpy(v) for k, v in _model_params(rng).items()}
+
+    def conv(x, name, stride=1, pad=0):
+        return F_.relu(F_.conv2d(x, P[name + "/W"], P[name + "/b"], stride, pad))
+
+    def fire(x, f):
+        s = conv(x, f + "/squeeze1x1")
+        return torch.cat([conv(s, f + "/expand1x1"), conv(s, f + "/expand3x3", pad=1)], 1)
+
+    def net(x):
+        x = F_.max_pool2d(conv(x, "conv1", 2), 3, 2, ceil_mode=True)
+        x = F_.max_pool2d(fire(fire(x, "fire2"), "fire3"), 3, 2, ceil_mode=True)
+        x = F_.max_pool2d(fire(fire(x, "fire4"), "fire5"), 3, 2, ceil_mode=True)
+        for f in ("fire6", "fire7", "fire8", "fire9"):
+            x = fire(x, f)
+        return conv(x, "conv10").mean((2, 3))
+
+    x = torch.from_numpy(rng.standard_normal((n, 3, 224, 224)).astype(np.float32))
+
+    def fwd():
+        with torch.no_grad():
+            net(x)
+
+    def fwd_bwd():
+        xx = x.clone().requires_grad_(True)
+        net(xx)[:, 5].sum().backward()
+    return {"fwd": fwd, "bwd": fwd_bwd}
+
+
+def torch_worker(args):
+    """Time torch only (in this separate process) and print JSON."""
+    import torch
+    torch.set_num_threads(1 if args.cpu_time else args.threads)
+    res = {}
+    for n in args.batch:
+        if not args.no_layers:
+            for spec in _selected(args):
+                fns = torch_fns(spec, n, np.random.default_rng(0))
+                res[f"{n}|{spec[0]}"] = {c: measure(f, _repeat(args, n), args.cpu_time)
+                                         for c, f in fns.items()}
+        if args.model:
+            fns = torch_model_fns(n, np.random.default_rng(0))
+            res[f"{n}|model"] = {c: measure(f, _repeat(args, n, True), args.cpu_time)
+                                 for c, f in fns.items()}
+    print(json.dumps(res))
+
+
+def run_torch(args):
+    argv = [sys.executable, os.path.abspath(__file__), "--torch-worker",
+            "--batch", *map(str, args.batch), "--threads", str(args.threads),
+            "--repeat", str(args.repeat), "--only", args.only]
+    argv += [flag for flag, on in (("--cpu-time", args.cpu_time), ("--model", args.model),
+                                   ("--no-layers", args.no_layers),
+                                   ("--tune-malloc", args.tune_malloc)) if on]
+    r = subprocess.run(argv, capture_output=True, text=True)
+    if r.returncode != 0:
+        print("torch worker failed (is torch installed?):\n" + r.stderr[-2000:])
+        return None
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+# --------------------------------------------------------------------------- report
 def main(args):
-    use_torch = False
-    if args.torch:
-        try:
-            import torch
-            torch.set_num_threads(1 if args.cpu_time else args.threads)
-            use_torch = True
-        except ImportError:
-            print("torch not installed: timing minicnn only")
-    only = {s.strip() for s in args.only.split(",") if s.strip()}
+    if args.tune_malloc:
+        from minicnn import _kernels
+        _kernels.tune_malloc()
+    if args.torch_worker:
+        return torch_worker(args)
+    from minicnn import _kernels
     clock = "per-thread CPU time, 1 thread" if args.cpu_time else \
         f"wall clock, {args.threads} threads"
-    print(f"minicnn kernels: {_kernels.BACKEND}; float32; median ms ({clock})")
-    cols = ("fwd", "bwd", "bwd+dW")
+    print(f"minicnn kernels: {_kernels.BACKEND}; float32; median ms ({clock}); malloc "
+          f"{'tuned' if args.tune_malloc else 'default'}")
+    ours = {}
     for n in args.batch:
-        repeat = args.repeat or (60 if n == 1 else 20)
-        head = f"{'batch ' + str(n):22s}" + "".join(f"{c:>9s}" for c in cols)
-        if use_torch:
-            head += "  |" + "".join(f"{'torch ' + c:>13s}" for c in cols) + "  |  ratio fwd/bwd"
+        if not args.no_layers:
+            for spec in _selected(args):
+                fns = minicnn_fns(spec, n, np.random.default_rng(0))
+                ours[f"{n}|{spec[0]}"] = {c: measure(f, _repeat(args, n), args.cpu_time)
+                                          for c, f in fns.items()}
+        if args.model:
+            fns = minicnn_model_fns(n, np.random.default_rng(0))
+            ours[f"{n}|model"] = {c: measure(f, _repeat(args, n, True), args.cpu_time)
+                                  for c, f in fns.items()}
+    theirs = run_torch(args) if args.torch else None
+
+    for n in args.batch:
+        head = f"{'batch ' + str(n):22s}" + "".join(f"{c:>9s}" for c in COLS)
+        if theirs:
+            head += "  |" + "".join(f"{'torch ' + c:>13s}" for c in COLS) + "  | ratio fwd  bwd"
         print("\n" + head)
-        totals = {"ours": dict.fromkeys(cols, 0.0), "torch": dict.fromkeys(cols, 0.0)}
-        for spec in LAYERS:
-            if only and spec[0].split()[0] not in only and spec[0] not in only:
-                continue
-            rng = np.random.default_rng(0)
-            ours = {c: measure(f, repeat, args.cpu_time)
-                    for c, f in minicnn_fns(spec, n, rng).items()}
-            line = f"{spec[0]:22s}" + "".join(
-                f"{ours[c]:9.3f}" if c in ours else f"{'':9s}" for c in cols)
-            for c in ours:
-                totals["ours"][c] += ours[c]
-            if use_torch:
-                theirs = {c: measure(f, repeat, args.cpu_time)
-                          for c, f in torch_fns(spec, n, np.random.default_rng(0)).items()}
-                for c in theirs:
-                    totals["torch"][c] += theirs[c]
-                line += "  |" + "".join(
-                    f"{theirs[c]:13.3f}" if c in theirs else f"{'':13s}" for c in cols)
-                line += f"  |  {ours['fwd'] / theirs['fwd']:5.2f} {ours['bwd'] / theirs['bwd']:5.2f}"
+        tot_o, tot_t = dict.fromkeys(COLS, 0.0), dict.fromkeys(COLS, 0.0)
+        rows = [] if args.no_layers else [s[0] for s in _selected(args)]
+        for name in rows + (["model"] if args.model else []):
+            o = ours[f"{n}|{name}"]
+            label = name if name != "model" else "SqueezeNet (bwd=f+b)"
+            line = f"{label:22s}" + "".join(f"{o[c]:9.3f}" if c in o else f"{'':9s}"
+                                            for c in COLS)
+            if name != "model":
+                for c in o:
+                    tot_o[c] += o[c]
+            if theirs:
+                t = theirs[f"{n}|{name}"]
+                if name != "model":
+                    for c in t:
+                        tot_t[c] += t[c]
+                line += "  |" + "".join(f"{t[c]:13.3f}" if c in t else f"{'':13s}"
+                                        for c in COLS)
+                line += f"  | {o['fwd'] / t['fwd']:9.2f} {o['bwd'] / t['bwd']:4.2f}"
+            if name == "model" and rows:
+                print("-" * len(line))
             print(line, flush=True)
-        line = f"{'sum of the rows':22s}" + "".join(f"{totals['ours'][c]:9.3f}" for c in cols)
-        if use_torch:
-            line += "  |" + "".join(f"{totals['torch'][c]:13.3f}" for c in cols)
-        print(line)
+        if rows:
+            line = f"{'sum of the rows':22s}" + "".join(f"{tot_o[c]:9.3f}" for c in COLS)
+            if theirs:
+                line += "  |" + "".join(f"{tot_t[c]:13.3f}" for c in COLS)
+            print(line)
 
 
 if __name__ == "__main__":

@@ -3,14 +3,19 @@
 
 Prints medians in ms, GFLOP/s (0.70 GFLOP forward per image; the backward to
 the input costs about as much again), the fraction of the float32 GEMM peak
-measured in the same run, the ratio to PyTorch (when installed) and a
-per-block time breakdown.
+measured in the same run, the ratio to PyTorch (when installed; timed in its
+own process, with its own OpenMP defaults) and a per-block time breakdown.
 
     python benchmarks/bench_squeezenet.py [--repeat 15] [--no-layers]
 """
 import argparse
+import json
 import os
+import subprocess
 import sys
+
+if "--peer" in sys.argv:      # the PyTorch side runs in its own process, torch loaded
+    import torch  # noqa: F401  first with its own OpenMP defaults (see benchmarks/common.py)
 
 import numpy as np
 
@@ -51,6 +56,31 @@ def peer(tnet, x, backward):
     return run
 
 
+def peer_timings(repeat):
+    """Time the PyTorch peer in a separate process: minicnn's kernels set a
+    passive OpenMP wait policy that a torch loaded afterwards would inherit."""
+    if try_import_torch() is None:
+        return {}
+    out = subprocess.run([sys.executable, __file__, "--peer", "--repeat", str(repeat)],
+                         check=True, capture_output=True, text=True).stdout
+    return {tuple(json.loads(k)): v for k, v in json.loads(out.splitlines()[-1]).items()}
+
+
+def run_peer(repeat):
+    cnn = minicnn.load_squeezenet()
+    tnet = TorchSqueezeNet(cnn)
+    rng = np.random.default_rng(0)
+    res = {}
+    for nthreads in (1, 2):
+        with threads(nthreads):
+            for batch in (1, 8):
+                x = rng.standard_normal((batch, 3, 224, 224)).astype(np.float32)
+                for backward in (False, True):
+                    t = median_time(peer(tnet, x, backward), repeat=repeat)
+                    res[json.dumps([nthreads, batch, backward])] = t
+    print(json.dumps(res))
+
+
 def layer_breakdown(cnn, x, repeat):
     """Median ms per block: forward, and backward to the input."""
     rows = []
@@ -69,10 +99,13 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=15)
     ap.add_argument("--no-layers", action="store_true")
+    ap.add_argument("--peer", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    cnn = minicnn.load_squeezenet()
+    if args.peer:
+        return run_peer(args.repeat)
     torch = try_import_torch()
-    tnet = TorchSqueezeNet(cnn) if torch else None
+    peer_times = peer_timings(args.repeat)
+    cnn = minicnn.load_squeezenet()
     minicnn.show_config()
     print(f"torch: {torch.__version__ if torch else 'not installed (no ratios)'}")
     rng = np.random.default_rng(0)
@@ -88,8 +121,7 @@ def main():
                 for backward in (False, True):
                     label = f"{'fwd+bwd(input)' if backward else 'forward'} batch {batch}"
                     t_ours = median_time(ours(cnn, x, backward), repeat=args.repeat)
-                    t_peer = (median_time(peer(tnet, x, backward), repeat=args.repeat)
-                              if tnet else None)
+                    t_peer = peer_times.get((nthreads, batch, backward))
                     gflop = GFLOP_FORWARD * batch * (2 if backward else 1)
                     rate = gflop / t_ours
                     print(f"{label:28s} {t_ours * 1e3:10.1f} {rate:8.0f} {rate / peak:6.0%} "

@@ -7,7 +7,42 @@ Understanding" on a CPU, with explicit forward and backward passes everywhere.
     scores, cache = cnn.forward(x)           # (1, 1000)
     dx, grads = cnn.backward(dscores, cache)
 """
-from .models.squeezenet import SqueezeNet
+import os as _os
+import sys as _sys
+
+
+def _choose_openblas_kernels():
+    """Pick OpenBLAS's AVX-512 GEMM kernels when the CPU has AVX-512 but hides its model.
+
+    In virtual machines that report a generic CPU (here "AMD EPYC"), OpenBLAS's
+    runtime detection falls back to its Haswell (AVX2) kernels even when the CPU
+    has AVX-512; the SkylakeX kernels are then about 1.7x faster on SGEMM.  This
+    only works before NumPy is first imported, and never overrides a user's
+    OPENBLAS_CORETYPE (set it to any value, e.g. Haswell, to keep the default).
+    """
+    if "numpy" in _sys.modules or "OPENBLAS_CORETYPE" in _os.environ:
+        return
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f
+                          if line.startswith("flags")), [])
+    except OSError:
+        return
+    if {"avx512f", "avx512bw", "avx512dq", "avx512vl"} <= set(flags):
+        _os.environ["OPENBLAS_CORETYPE"] = "SkylakeX"
+
+
+_choose_openblas_kernels()
+
+from . import _kernels  # noqa: E402
+from .models.squeezenet import SqueezeNet  # noqa: E402
+
+# Every forward pass allocates its activations afresh; with glibc's defaults the
+# large freed blocks go back to the OS and are page-faulted in again at the next
+# pass (about 8 ms of a 15 ms batch-1 forward).  Keep them in the process unless
+# the user opts out with MINICNN_TUNE_MALLOC=0.  See _kernels.tune_malloc.
+if _os.environ.get("MINICNN_TUNE_MALLOC", "1") != "0":
+    _kernels.tune_malloc()
 
 __version__ = "0.1.0"
 __all__ = ["SqueezeNet", "load_squeezenet", "show_config", "__version__"]

@@ -397,7 +397,7 @@ def tune_malloc(trim_threshold=512 << 20, mmap_threshold=32 << 20):
     faults, ~67 ms of system time per batch-8 forward; with this, none.  The
     price: up to ``trim_threshold`` bytes of freed memory stay in the process,
     and blocks up to ``mmap_threshold`` (32 MiB is glibc's maximum) come from
-    the heap.  Process-wide and not applied on import: call it once at start-up
+    the heap.  Process-wide; ``import minicnn`` applies it unless MINICNN_TUNE_MALLOC=0
     (the equivalent environment variables are MALLOC_TRIM_THRESHOLD_ and
     MALLOC_MMAP_THRESHOLD_).  Returns True if applied (glibc only).
     """

@@ -10,8 +10,9 @@ forward to fire9, global average pool), batch 16, two threads, for
   - minicnn, n_jobs=1 (one process, 2 BLAS threads), cache off
   - minicnn, n_jobs=2 (two joblib workers x 1 BLAS thread), cache off
   - minicnn with a warm feature cache
-  - the same pipeline with PyTorch doing the forward pass (SqueezeNet 1.1 built here
-    in torch from ``cnn.params``; no torchvision), torch.set_num_threads(2)
+  - the same pipeline with PyTorch doing the forward pass (SqueezeNet 1.1 built in
+    torch from ``cnn.params`` by benchmarks/common.py; no torchvision),
+    torch.set_num_threads(2)
 
 agreement: the photos of the nine restricted-ImageNet groups (203 photos); for
 k = 5, the fraction of each photo's neighbours (among the others) in the same
@@ -29,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import minicnn  # noqa: E402
 from minicnn.data import imagenet_sample  # noqa: E402
@@ -37,56 +39,15 @@ from minicnn.techniques.features import (extract_features, nearest_neighbors,  #
                                          restricted_imagenet_group, load_batch)
 
 
-def torch_squeezenet(cnn):
-    """SqueezeNet 1.1 in PyTorch with minicnn's weights (no torchvision)."""
-    import torch
-    from torch import nn
-
-    class Fire(nn.Module):
-        def __init__(self, prefix):
-            super().__init__()
-            self.s = self._conv(prefix + "/squeeze1x1", 0)
-            self.e1 = self._conv(prefix + "/expand1x1", 0)
-            self.e3 = self._conv(prefix + "/expand3x3", 1)
-
-        @staticmethod
-        def _conv(name, pad, stride=1):
-            w = torch.from_numpy(np.asarray(cnn.params[name + "/W"], np.float32))
-            conv = nn.Conv2d(w.shape[1], w.shape[0], w.shape[2], stride=stride, padding=pad)
-            with torch.no_grad():
-                conv.weight.copy_(w)
-                conv.bias.copy_(torch.from_numpy(np.asarray(cnn.params[name + "/b"],
-                                                            np.float32)))
-            return conv
-
-        def forward(self, x):
-            s = torch.relu(self.s(x))
-            return torch.cat([torch.relu(self.e1(s)), torch.relu(self.e3(s))], 1)
-
-    blocks = []
-    for layer in cnn.layers:
-        if layer["type"] == "conv":
-            blocks += [Fire._conv(layer["name"], layer["pad"], layer["stride"]), nn.ReLU()]
-        elif layer["type"] == "maxpool":
-            blocks.append(nn.MaxPool2d(layer["kernel"], layer["stride"], ceil_mode=True))
-        elif layer["type"] == "fire":
-            blocks.append(Fire(layer["name"]))
-        else:
-            blocks.append(nn.AdaptiveAvgPool2d(1))
-        if layer["name"] == "fire9":
-            fire9_end = len(blocks)
-    return nn.Sequential(*blocks).eval(), fire9_end
-
-
 def torch_pipeline(cnn, paths, batch_size, model):
-    """Decode + preprocess exactly as minicnn, forward with torch to pooled fire9."""
+    """Decode + preprocess exactly as minicnn, forward with torch to pooled fire9
+    (``model``: a ``common.TorchSqueezeNet``)."""
     import torch
-    net, cut = model
     feats = []
     with torch.no_grad():
         for i in range(0, len(paths), batch_size):
             x, _ = load_batch(cnn, paths[i:i + batch_size])
-            f = net[:cut](torch.from_numpy(np.ascontiguousarray(x, np.float32)))
+            f = model.forward(torch.from_numpy(np.ascontiguousarray(x, np.float32)), "fire9")
             feats.append(f.mean(dim=(2, 3)).numpy())
     return np.concatenate(feats)
 
@@ -117,13 +78,14 @@ def throughput(cnn, paths, batch_size, repeat):
     rows.append(("minicnn warm cache", t3))
     try:
         import torch
+        from common import TorchSqueezeNet
         torch.set_num_threads(2)
-        model = torch_squeezenet(cnn)
+        model = TorchSqueezeNet(cnn)
         t4, f4 = median_time(lambda: torch_pipeline(cnn, paths, batch_size, model), repeat)
         rows.append((f"PyTorch {torch.__version__} forward, same pipeline (2 threads)", t4))
         x, _ = load_batch(cnn, paths[:8])
         with torch.no_grad():
-            t5, _ = median_time(lambda: model[0][:model[1]](torch.from_numpy(x)), 3)
+            t5, _ = median_time(lambda: model.forward(torch.from_numpy(x), "fire9"), 3)
         print(f"PyTorch forward alone: {1000 * t5 / 8:.1f} ms/image at batch 8; "
               f"max |feature difference| vs minicnn: {np.abs(f4 - f1).max():.2e}")
     except ImportError:

@@ -29,22 +29,16 @@ and register it in :data:`BLOCKS`.  A result dict has ``block``, ``what``,
 """
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
 from pathlib import Path
 
-
-def _set_threads(n):
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(n)
-
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import TorchSqueezeNet, set_threads_from_argv  # noqa: E402  (no NumPy import)
 
 if __name__ == "__main__":          # before NumPy is imported anywhere
-    _pre = argparse.ArgumentParser(add_help=False)
-    _pre.add_argument("--threads", type=int, default=2)
-    _set_threads(_pre.parse_known_args()[0].threads)
+    set_threads_from_argv(default=2)
 
 import numpy as np  # noqa: E402
 
@@ -86,40 +80,6 @@ class Context:
 
 
 # --------------------------------------------------------------------------- PyTorch peer
-def torch_features(cnn, torch):
-    """SqueezeNet 1.1 blocks in torch from ``cnn.params``: ``features(x, names)``
-    returns {name: block output}, stopping at the deepest requested block."""
-    import torch.nn.functional as F
-    p = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in cnn.params.items()}
-
-    def run_block(layer, h):
-        name = layer["name"]
-        if layer["type"] == "conv":
-            return F.relu(F.conv2d(h, p[name + "/W"], p[name + "/b"], stride=layer["stride"],
-                                   padding=layer["pad"]))
-        if layer["type"] == "maxpool":
-            return F.max_pool2d(h, layer["kernel"], layer["stride"], layer["pad"],
-                                ceil_mode=layer["ceil_mode"])
-        if layer["type"] == "fire":
-            s = F.relu(F.conv2d(h, p[name + "/squeeze1x1/W"], p[name + "/squeeze1x1/b"]))
-            e1 = F.relu(F.conv2d(s, p[name + "/expand1x1/W"], p[name + "/expand1x1/b"]))
-            e3 = F.relu(F.conv2d(s, p[name + "/expand3x3/W"], p[name + "/expand3x3/b"],
-                                 padding=1))
-            return torch.cat([e1, e3], 1)
-        return h.mean(dim=(2, 3))
-
-    def features(x, names):
-        last = max(cnn.layer_index(n) for n in names)
-        out, h = {}, x
-        for layer in cnn.layers[:last + 1]:
-            h = run_block(layer, h)
-            if layer["name"] in names:
-                out[layer["name"]] = h
-        return out
-
-    return features
-
-
 def torch_style_transfer(torch, features, content, style, params, iterations=200):
     """cs231n's style-transfer loop in PyTorch (autograd), from preprocessed arrays."""
     def gram(f):
@@ -176,7 +136,7 @@ def bench_style_transfer(ctx, args):
            "note": f"style loss -{drop:.1%}"}
     torch = ctx.torch()
     if torch is not None:
-        features = torch_features(cnn, torch)
+        features = TorchSqueezeNet(cnn).features
         t_torch, _ = median_seconds(
             lambda: torch_style_transfer(torch, features, content, style, params, iters),
             args.repeats)
@@ -294,7 +254,7 @@ def bench_transformer_step(ctx, args):
                    f"params), batch 4, 256x256, one Adam step with SqueezeNet losses"}
     torch = ctx.torch()
     if torch is not None:
-        features = torch_features(cnn, torch)
+        features = TorchSqueezeNet(cnn).features
         step = torch_transformer_step(torch, features, net, params0, x, grams, preset,
                                       STYLE_LAYERS, "fire2")
         t_torch, _ = median_seconds(step, args.repeats, warmup=1)

@@ -17,31 +17,25 @@ workload should stay under.
 To add a workload: write the two builders and add one ``WORKLOADS[name] =
 Workload(...)`` line.  ``ctx`` (a :class:`Context`) lazily provides the
 pretrained model (``ctx.cnn``), a PyTorch SqueezeNet 1.1 built from the same
-weights (``ctx.torch_model``, see :func:`torch_squeezenet`) and labelled
-ImageNet photos (``ctx.photos(n)`` -> (x (n, 3, 224, 224), labels)).
+weights (``ctx.torch_model``, a ``common.TorchSqueezeNet``: ``forward(x, end=None)``)
+and labelled ImageNet photos (``ctx.photos(n)`` -> (x (n, 3, 224, 224), labels)).
 
 PyTorch is an optional peer only (``pip install torch``); there is no
-torchvision here, so :func:`torch_squeezenet` writes SqueezeNet 1.1 with
+torchvision here, so ``benchmarks/common.py`` writes SqueezeNet 1.1 with
 ``torch.nn.functional`` from ``cnn.params``.
 """
 import argparse
-import os
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
-
-def _set_threads(n):
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(n)
-
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import TorchSqueezeNet, set_threads_from_argv  # noqa: E402  (no NumPy import)
 
 if __name__ == "__main__":          # before NumPy is imported anywhere
-    _pre = argparse.ArgumentParser(add_help=False)
-    _pre.add_argument("--threads", type=int, default=2)
-    _set_threads(_pre.parse_known_args()[0].threads)
+    set_threads_from_argv(default=2)
 
 import numpy as np  # noqa: E402
 
@@ -52,35 +46,6 @@ import minicnn.fast_layers  # noqa: E402,F401
 
 
 # --------------------------------------------------------------------------- PyTorch peer
-def torch_squeezenet(cnn):
-    """SqueezeNet 1.1 in PyTorch from ``cnn.params`` (torchvision's layout):
-    returns ``forward(x) -> (N, 1000)`` scores, same blocks as minicnn (ceil-mode
-    pools, ReLU after conv10, global average pool).  Weights don't require grad."""
-    import torch
-    import torch.nn.functional as F
-    p = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in cnn.params.items()}
-
-    def conv(x, name, stride=1, pad=0):
-        return F.relu(F.conv2d(x, p[name + "/W"], p[name + "/b"], stride=stride, padding=pad))
-
-    def fire(x, name):
-        s = conv(x, f"{name}/squeeze1x1")
-        return torch.cat([conv(s, f"{name}/expand1x1"), conv(s, f"{name}/expand3x3", pad=1)], 1)
-
-    def pool(x):
-        return F.max_pool2d(x, 3, 2, ceil_mode=True)
-
-    def forward(x):
-        x = pool(conv(x, "conv1", stride=2))
-        x = pool(fire(fire(x, "fire2"), "fire3"))
-        x = pool(fire(fire(x, "fire4"), "fire5"))
-        for name in ("fire6", "fire7", "fire8", "fire9"):
-            x = fire(x, name)
-        return F.adaptive_avg_pool2d(conv(x, "conv10"), 1).flatten(1)
-
-    return forward
-
-
 def torch_available():
     try:
         import torch  # noqa: F401
@@ -109,7 +74,7 @@ class Context:
         if self._torch_model is None:
             import torch
             torch.set_num_threads(self.threads)
-            self._torch_model = torch_squeezenet(self.cnn)
+            self._torch_model = TorchSqueezeNet(self.cnn)
         return self._torch_model
 
     def photos(self, n):
@@ -144,7 +109,7 @@ def saliency_torch(ctx):
 
     def run():
         x = torch.from_numpy(x0).requires_grad_(True)
-        model(x).gather(1, yt).sum().backward()
+        model.forward(x).gather(1, yt).sum().backward()
         return x.grad.abs().amax(dim=1).numpy()
     return run
 
@@ -157,15 +122,6 @@ WORKLOADS = {
 
 
 # --------------------------------------------------------------------------- synthesis
-def _torch_blocks(ctx):
-    """PyTorch forward to any named block (benchmarks/common.py's TorchSqueezeNet)."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import torch
-    from common import TorchSqueezeNet
-    torch.set_num_threads(ctx.threads)
-    return TorchSqueezeNet(ctx.cnn)
-
-
 def _torch_blur(x, sigma):
     """cs231n's blur_image: scipy's gaussian_filter1d on the image's numpy view."""
     import torch
@@ -183,7 +139,7 @@ def classviz_torch(ctx, target=76, iters=100, lr=25.0, l2_reg=1e-3, blur_every=1
     """cs231n's create_class_visualization, same settings as minicnn's."""
     import torch
     from minicnn.techniques.regularizers import pixel_range
-    net = _torch_blocks(ctx)
+    net = ctx.torch_model
     lo, hi = (torch.from_numpy(a) for a in pixel_range(ctx.cnn))
 
     def run():
@@ -219,7 +175,7 @@ def deepdream_torch(ctx, layer="fire5", iters=10, octaves=3, scale=1.4, lr=1.5, 
     import torch
     from minicnn.techniques.regularizers import pixel_range, pixel_scale
     from minicnn.techniques.synthesis import _resize
-    net = _torch_blocks(ctx)
+    net = ctx.torch_model
     lo, hi = (torch.from_numpy(a) for a in pixel_range(ctx.cnn))
     lr = torch.from_numpy((lr / pixel_scale(ctx.cnn)).astype(np.float32))   # pixel levels
     x0 = _sky(ctx)

@@ -7,11 +7,26 @@ Time each side in its own block (warm-up, then repeats), never call by call:
 OpenBLAS and OpenMP worker threads spin after each call and steal the other
 library's cores.
 """
+import argparse
 import contextlib
+import os
 import statistics
 import time
 
-__all__ = ["median_time", "threads", "try_import_torch", "TorchSqueezeNet", "ratio_str"]
+__all__ = ["median_time", "threads", "try_import_torch", "TorchSqueezeNet", "ratio_str",
+           "set_threads_from_argv"]
+
+
+def set_threads_from_argv(default=2, argv=None):
+    """Read ``--threads`` from the command line (other options are left alone) and
+    export it as OMP/OpenBLAS/MKL_NUM_THREADS.  Call it before NumPy is imported:
+    this module imports neither NumPy nor minicnn at import time."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--threads", type=int, default=default)
+    n = pre.parse_known_args(argv)[0].threads
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(n)
+    return n
 
 
 def median_time(fn, repeat=7, warmup=2, min_time=0.0):

@@ -2,6 +2,8 @@
 h = 1e-5, rel error < 1e-7, one spec list), the properties of instance norm and
 conditional instance norm, and the TransformerNet (gradients through the
 residual blocks, shapes, output range, save/load)."""
+import zlib
+
 import numpy as np
 import pytest
 
@@ -46,7 +48,9 @@ SPECS = {
                                    "fx": rng.standard_normal((2, 3, 4, 4))}),
                      tl.residual_add_forward, tl.residual_add_backward),
     "conv_few_outputs_9x9": ((lambda rng: {"x": rng.standard_normal((1, 3, 10, 11)),
-                                           "w": rng.standard_normal((3, 3, 9, 9)),
+                                           # small w keeps sum(out * dout), whose round-off
+                                           # bounds the finite differences, near O(1)
+                                           "w": 0.1 * rng.standard_normal((3, 3, 9, 9)),
                                            "b": rng.standard_normal(3)}),
                              tl.conv_few_outputs_forward, tl.conv_few_outputs_backward),
     "conv_few_outputs_3x5": ((lambda rng: {"x": rng.standard_normal((1, 2, 5, 7)),
@@ -62,7 +66,7 @@ SPECS = {
 @pytest.mark.parametrize("name", sorted(SPECS))
 def test_layer_gradients(name):
     make, forward, backward = SPECS[name]
-    rng = np.random.default_rng(abs(hash(name)) % 2**32)
+    rng = np.random.default_rng(zlib.crc32(name.encode()))  # str hash() is salted per run
     inputs = make(rng)
     out, cache = forward(*inputs.values())
     dout = rng.standard_normal(out.shape)

@@ -148,6 +148,24 @@ def _atomic_tmp(path):
     return path.with_name(f".{path.name}.tmp{os.getpid()}")
 
 
+def _atomic_savez(path, arrays):
+    """np.savez to a temporary file in the same folder, fsync, then rename over
+    ``path`` (a crash leaves either the old or the new file, never half of one)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _atomic_tmp(path)
+    try:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
 # ====================================================================== resolution
 def _candidates(weights=None):
     """(description, path) pairs in resolution order."""
@@ -331,22 +349,10 @@ def save_weights(path, params, meta):
 
     Records :func:`arrays_digest` of the arrays in ``meta['arrays_sha256']``.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _atomic_tmp(path)
     arrays = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in params.items()}
     meta = dict(meta, arrays_sha256=arrays_digest(arrays))
     arrays[META_KEY] = np.array(json.dumps(meta, sort_keys=True))
-    try:
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return _atomic_savez(path, arrays)
 
 
 # ====================================================================== restricted unpicklers

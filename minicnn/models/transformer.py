@@ -30,7 +30,6 @@ and ``forward`` takes ``style`` weights (an index, an (S,) vector or (N, S)).
 The full network of the paper is ``widths=(32, 64, 128), res_blocks=5``.
 """
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -411,17 +410,7 @@ class TransformerNet:
 
 
 def _atomic_savez(path, arrays):
-    """np.savez to a temporary file in the same folder, fsync, then rename over
-    ``path`` (a crash leaves either the old or the new file, never half of one)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    """np.savez written atomically: :func:`minicnn.weights._atomic_savez`, imported
+    here on first use (minicnn.weights is slower to import)."""
+    from ..weights import _atomic_savez as atomic_savez
+    return atomic_savez(path, arrays)

@@ -29,6 +29,7 @@ import numpy as np
 
 from ..losses import content_loss, gram_matrix, style_loss, tv_loss
 from ..optim import adam
+from .texture import _as_rng
 
 __all__ = ["style_transfer", "style_transfer_preset", "style_targets", "style_losses",
            "prepare_image", "load_style_image", "keep_content_colors", "PRESETS", "INITS",
@@ -300,16 +301,6 @@ def keep_content_colors(cnn, x, content_x):
 
 
 # --------------------------------------------------------------------------- main loop
-def _as_rng(rng):
-    if rng is None:
-        return np.random.default_rng(0)
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
-        return np.random.default_rng(int(rng))
-    raise TypeError(f"rng must be a numpy.random.Generator, an int seed or None, got {rng!r}")
-
-
 def style_transfer(cnn, content, styles, *, style_weights, content_weight, tv_weight,
                    content_layer="fire2", style_layers=DEFAULT_STYLE_LAYERS, style_size,
                    blend=None, iterations=200, init="content", rng=None, callback=None,

@@ -29,13 +29,11 @@ and register it in :data:`BLOCKS`.  A result dict has ``block``, ``what``,
 """
 import argparse
 import json
-import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import TorchSqueezeNet, set_threads_from_argv  # noqa: E402  (no NumPy import)
+from common import TorchSqueezeNet, median_time, set_threads_from_argv  # noqa: E402  (no NumPy import)
 
 if __name__ == "__main__":          # before NumPy is imported anywhere
     set_threads_from_argv(default=2)
@@ -43,17 +41,6 @@ if __name__ == "__main__":          # before NumPy is imported anywhere
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-
-def median_seconds(fn, repeats, warmup=0):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times), times
 
 
 class Context:
@@ -128,7 +115,7 @@ def bench_style_transfer(ctx, args):
         history.clear()
         style_transfer(cnn, content, style, iterations=iters, history=history, **params)
 
-    t_ours, _ = median_seconds(ours, args.repeats)
+    t_ours = median_time(ours, args.repeats, warmup=0)
     drop = 1 - history[-1]["style"] / history[0]["style"]
     row = {"block": "style_transfer", "seconds": t_ours,
            "what": f"Composition VII preset, content {content.shape[2]}x{content.shape[3]}, "
@@ -137,9 +124,9 @@ def bench_style_transfer(ctx, args):
     torch = ctx.torch()
     if torch is not None:
         features = TorchSqueezeNet(cnn).features
-        t_torch, _ = median_seconds(
+        t_torch = median_time(
             lambda: torch_style_transfer(torch, features, content, style, params, iters),
-            args.repeats)
+            args.repeats, warmup=0)
         row["peer_seconds"] = t_torch
     return [row]
 
@@ -161,9 +148,9 @@ def bench_efros_leung(ctx, args):
         for name, fn in impls:
             T.window_ssd = fn
             reps = args.repeats if name == "cython" else max(1, min(args.repeats, 3))
-            secs[name], _ = median_seconds(
+            secs[name] = median_time(
                 lambda: outputs.__setitem__(name, T.efros_leung(src, 64, window=11, rng=0)),
-                reps)
+                reps, warmup=0)
     finally:
         T.window_ssd = saved
     same = len(outputs) < 2 or np.array_equal(outputs["cython"], outputs["numpy"])
@@ -246,7 +233,7 @@ def bench_transformer_step(ctx, args):
     x = np.random.default_rng(1).uniform(-2, 2, (4, 3, 256, 256)).astype(np.float32)
     adam = {}
     losses = {}
-    t_ours, _ = median_seconds(
+    t_ours = median_time(
         lambda: losses.update(train_step(net, cnn, x, grams, preset, adam)),
         args.repeats, warmup=1)
     row = {"block": "transformer_step", "seconds": t_ours,
@@ -257,7 +244,7 @@ def bench_transformer_step(ctx, args):
         features = TorchSqueezeNet(cnn).features
         step = torch_transformer_step(torch, features, net, params0, x, grams, preset,
                                       STYLE_LAYERS, "fire2")
-        t_torch, _ = median_seconds(step, args.repeats, warmup=1)
+        t_torch = median_time(step, args.repeats, warmup=1)
         row["peer_seconds"] = t_torch
         row["note"] = f"within 2x: {'yes' if t_ours <= 2 * t_torch else 'NO'}"
     return [row]

@@ -26,13 +26,12 @@ torchvision here, so ``benchmarks/common.py`` writes SqueezeNet 1.1 with
 """
 import argparse
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import TorchSqueezeNet, set_threads_from_argv  # noqa: E402  (no NumPy import)
+from common import TorchSqueezeNet, median_time, set_threads_from_argv  # noqa: E402  (no NumPy import)
 
 if __name__ == "__main__":          # before NumPy is imported anywhere
     set_threads_from_argv(default=2)
@@ -209,18 +208,6 @@ WORKLOADS["deepdream"] = Workload("DeepDream at fire5, 3 octaves x 10 iterations
 
 
 # --------------------------------------------------------------------------- timing
-def time_median(fn, repeats, warmup=1):
-    """Median wall time (s) of ``fn()`` over ``repeats`` runs after ``warmup`` runs."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return float(np.median(times)), times
-
-
 def _fmt(t):
     return "-" if t is None else (f"{t * 1e3:8.1f} ms" if t < 1 else f"{t:8.2f} s ")
 
@@ -251,11 +238,11 @@ def main(argv=None):
         print(f"\n[{name}] {w.description}")
         ours, theirs = [], []
         for _ in range(max(args.rounds, 1)):
-            t_ours, all_ours = time_median(w.minicnn(ctx), args.repeats)  # block 1: minicnn
+            t_ours, all_ours = median_time(w.minicnn(ctx), args.repeats, warmup=1, return_times=True)  # block 1: minicnn
             print(f"  minicnn {_fmt(t_ours)}  (runs: {', '.join(f'{t:.3f}' for t in all_ours)})")
             ours.append(t_ours)
             if use_torch and w.torch is not None:                          # block 2: PyTorch
-                t_torch, all_torch = time_median(w.torch(ctx), args.repeats)
+                t_torch, all_torch = median_time(w.torch(ctx), args.repeats, warmup=1, return_times=True)
                 print(f"  pytorch {_fmt(t_torch)}  (runs: "
                       f"{', '.join(f'{t:.3f}' for t in all_torch)})")
                 theirs.append(t_torch)

@@ -29,8 +29,9 @@ def set_threads_from_argv(default=2, argv=None):
     return n
 
 
-def median_time(fn, repeat=7, warmup=2, min_time=0.0):
-    """Median wall time of ``fn()`` in seconds over ``repeat`` runs after ``warmup``."""
+def median_time(fn, repeat=7, warmup=2, min_time=0.0, return_times=False):
+    """Median wall time of ``fn()`` in seconds over ``repeat`` runs after ``warmup``
+    (and ``(median, times)`` with ``return_times``)."""
     for _ in range(warmup):
         fn()
     times = []
@@ -39,7 +40,7 @@ def median_time(fn, repeat=7, warmup=2, min_time=0.0):
         t = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    return (statistics.median(times), times) if return_times else statistics.median(times)
 
 
 @contextlib.contextmanager

@@ -28,7 +28,7 @@ from ..layer_utils import FIRE_PARTS, conv_relu_backward, conv_relu_forward, fir
     fire_forward
 from ..layers import check_relu_mode, conv_output_size, pool_output_size
 
-__all__ = ["SqueezeNet", "ForwardCache", "Predictions", "squeezenet_layers", "param_shapes",
+__all__ = ["SqueezeNet", "ForwardCache", "check_images", "Predictions", "squeezenet_layers", "param_shapes",
            "LAYER_NAMES", "TORCHVISION_PREPROCESSING"]
 
 #: squeeze, expand1x1, expand3x3 channels of each fire module of SqueezeNet 1.1.
@@ -108,6 +108,19 @@ def param_shapes(layers=None):
                 shapes[f"{layer['name']}/{part}/W"] = (c_out, c_in, k, k)
                 shapes[f"{layer['name']}/{part}/b"] = (c_out,)
     return shapes
+
+
+def check_images(x, argument="x"):
+    """Raise a clear TypeError/ValueError unless ``x`` is a float (N, C, H, W) array."""
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{argument} must be a NumPy array of shape (N, C, H, W), got "
+                        f"{type(x).__name__}")
+    if not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(f"{argument} must be a float array in the model's preprocessing "
+                        f"(use cnn.preprocess for uint8 images), got dtype {x.dtype}")
+    if x.ndim != 4:
+        raise ValueError(f"{argument} must have shape (N, C, H, W), got shape {x.shape}")
+    return x
 
 
 class ForwardCache:
@@ -243,14 +256,7 @@ class SqueezeNet:
 
     # ------------------------------------------------------------------ forward / backward
     def _check_input(self, x, start):
-        if not isinstance(x, np.ndarray):
-            raise TypeError(f"x must be a NumPy array of shape (N, C, H, W), got "
-                            f"{type(x).__name__}")
-        if not np.issubdtype(x.dtype, np.floating):
-            raise TypeError(f"x must be a float array (use cnn.preprocess for uint8 images), "
-                            f"got dtype {x.dtype}")
-        if x.ndim != 4:
-            raise ValueError(f"x must have shape (N, C, H, W), got shape {x.shape}")
+        check_images(x)
         expected_c = self.layers[start]["in"]
         if x.shape[1] != expected_c:
             raise ValueError(f"x must have {expected_c} channels to enter layer "

@@ -29,6 +29,8 @@ import warnings
 import numpy as np
 from tqdm import tqdm
 
+from ..models.squeezenet import check_images
+
 __all__ = ["saliency_map", "class_score_gradient", "neuron_gradient", "neuron_gradients",
            "strongest_position", "receptive_field", "gradcam", "guided_gradcam", "smoothgrad",
            "integrated_gradients", "occlusion_map", "IG_METHODS", "SMOOTHGRAD_REDUCTIONS",
@@ -48,18 +50,6 @@ def _check_choice(value, choices, argument):
     if value not in choices:
         raise ValueError(f"{argument} must be one of {', '.join(map(repr, choices))}; "
                          f"got {value!r}")
-
-
-def _check_x(x, argument="x"):
-    if not isinstance(x, np.ndarray):
-        raise TypeError(f"{argument} must be a NumPy array of shape (N, C, H, W), got "
-                        f"{type(x).__name__}")
-    if not np.issubdtype(x.dtype, np.floating):
-        raise TypeError(f"{argument} must be a float array in the model's preprocessing "
-                        f"(use cnn.preprocess), got dtype {x.dtype}")
-    if x.ndim != 4:
-        raise ValueError(f"{argument} must have shape (N, C, H, W), got shape {x.shape}")
-    return x
 
 
 def _num_classes(cnn):
@@ -154,7 +144,7 @@ def class_score_gradient(cnn, x, y, relu_mode="standard"):
     x: (N, C, H, W); y: int or (N,) ints.  Returns ``(scores (N, K), dx (N, C, H, W))``.
     The backward pass starts from the one-hot ``dJ/ds`` of ``J = sum_n s[n, y[n]]``.
     """
-    _check_x(x)
+    check_images(x)
     y = _check_targets(cnn, y, len(x))
     scores, cache = cnn.forward(x)
     dx, _ = cnn.backward(_one_hot(scores, y), cache, relu_mode=relu_mode, param_grads=False)
@@ -169,7 +159,7 @@ def saliency_map(cnn, x, y, batch_size=None):
     ``s`` the unnormalized class score.  ``batch_size`` splits large batches
     (None: one forward and one backward pass for all N images).
     """
-    _check_x(x)
+    check_images(x)
     y = _check_targets(cnn, y, len(x))
     bs = len(x) if batch_size is None else _positive_int(batch_size, "batch_size")
     out = []
@@ -224,7 +214,7 @@ def _neuron_dout(out, channel, pos):
 
 def strongest_position(cnn, x, layer, channel):
     """(N, 2) int array: the (i, j) where ``channel`` of ``layer`` is largest per image."""
-    _check_x(x)
+    check_images(x)
     out, _ = cnn.forward(x, end=layer)
     channel = _check_channel(cnn, out, layer, channel)
     return _positions(out, layer, channel, None)
@@ -245,7 +235,7 @@ def neuron_gradients(cnn, x, layer, channel, position=None,
     from ..layers import check_relu_mode
     for mode in relu_modes:
         check_relu_mode(mode)
-    _check_x(x)
+    check_images(x)
     cnn.layer_index(layer, "layer")
     out, cache = cnn.forward(x, end=layer)
     channel = _check_channel(cnn, out, layer, channel)
@@ -306,7 +296,7 @@ def gradcam(cnn, x, y, layer="fire9", normalize=True):
     from splitting the forward pass at ``layer`` and backpropagating the second half.
     ``normalize`` divides each map by its maximum (so it lies in [0, 1]).
     """
-    _check_x(x)
+    check_images(x)
     y = _check_targets(cnn, y, len(x))
     k = cnn.layer_index(layer, "layer")
     if k >= len(cnn.layer_names) - 1:
@@ -347,7 +337,7 @@ def smoothgrad(cnn, x, y, num_samples=50, sigma=0.15, reduce="saliency", magnitu
     runs after every batch.  Ctrl-C returns the average over the samples drawn so
     far (with a warning).
     """
-    _check_x(x)
+    check_images(x)
     _check_choice(reduce, SMOOTHGRAD_REDUCTIONS, "reduce")
     y = _check_targets(cnn, y, len(x))
     num_samples = _positive_int(num_samples, "num_samples")
@@ -432,7 +422,7 @@ def integrated_gradients(cnn, x, y, baseline=None, steps=50, method="trapezoid",
     (ReLU networks are piecewise linear: the integrand jumps at every kink the path
     crosses, so the quadrature error only shrinks like 1/steps.)
     """
-    _check_x(x)
+    check_images(x)
     _check_choice(method, IG_METHODS, "method")
     y = _check_targets(cnn, y, len(x))
     steps = _positive_int(steps, "steps")
@@ -514,7 +504,7 @@ def occlusion_map(cnn, x, y, size=32, stride=8, fill=0.0, output="probability", 
     yet computed) with a warning; pass it back as ``resume`` (same arguments) to
     compute only the missing positions.
     """
-    _check_x(x)
+    check_images(x)
     _check_choice(output, OCCLUSION_OUTPUTS, "output")
     y = _check_targets(cnn, y, len(x))
     size = _positive_int(size, "size")

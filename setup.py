@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import find_packages, setup
 from setuptools.command.build_ext import build_ext
 
 HERE = Path(__file__).parent
@@ -65,4 +65,10 @@ class OptionalBuildExt(build_ext):
                   file=sys.stderr)
 
 
-setup(ext_modules=_extensions(), cmdclass={"build_ext": OptionalBuildExt})
+# Every package under minicnn/, plus the top-level pretrained_weights/ folder
+# (shipped fast-style networks, weights manifest) installed as a data-only
+# package minicnn.pretrained_weights.
+PACKAGES = find_packages(include=["minicnn", "minicnn.*"]) + ["minicnn.pretrained_weights"]
+
+setup(ext_modules=_extensions(), cmdclass={"build_ext": OptionalBuildExt},
+      packages=PACKAGES, package_dir={"minicnn.pretrained_weights": "pretrained_weights"})

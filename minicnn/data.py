@@ -10,25 +10,39 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["data_dir", "load_image", "save_image", "to_rgb", "resize_short_side", "center_crop",
-           "prepare_images", "list_images", "IMAGE_EXTENSIONS", "imagenet_class_names",
-           "imagenet_sample", "sample_photos"]
+__all__ = ["data_dir", "data_roots", "load_image", "save_image", "to_rgb", "resize_short_side",
+           "center_crop", "prepare_images", "list_images", "IMAGE_EXTENSIONS",
+           "imagenet_class_names", "imagenet_sample", "sample_photos", "available_images",
+           "find_image", "image_names", "embedded_image_path", "ImageSet", "EMBEDDED_IMAGES",
+           "CS231N_IMAGES", "IMAGE_KINDS", "PACKAGE_DATA", "shipped_weights_dir"]
+
+#: Data shipped inside the package: the class table and the three paintings.
+PACKAGE_DATA = Path(__file__).resolve().parent / "_data"
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
 def data_dir(required=False):
-    """The shared data folder: ``$MINICNN_DATA``, else ``../shared/data`` next to the
-    source checkout, else None (or a clear error when ``required``)."""
+    """The data folder: ``$MINICNN_DATA`` when set (``none`` or an empty value
+    means no data folder; a missing path is no data folder either, never a
+    fallback), else ``../shared/data`` next to a source checkout, else None
+    (or a FileNotFoundError saying what to set when ``required``).
+
+    The data folder is optional: without it minicnn uses the embedded images
+    (:func:`available_images`) and what ``python -m minicnn data fetch`` put in
+    the cache (:func:`data_roots`)."""
     env = os.environ.get("MINICNN_DATA")
-    candidates = [Path(env)] if env else []
-    candidates.append(Path(__file__).resolve().parents[1] / ".." / "shared" / "data")
+    if env is not None:
+        candidates = [] if env.strip().lower() in ("", "none", "0") else [Path(env)]
+    else:
+        candidates = [Path(__file__).resolve().parents[1] / ".." / "shared" / "data"]
     for c in candidates:
         if c.is_dir():
             return c.resolve()
     if required:
-        raise FileNotFoundError("no data folder: set MINICNN_DATA to the shared data folder "
-                                f"(looked in {', '.join(map(str, candidates))})")
+        raise FileNotFoundError("no data folder: set MINICNN_DATA to a data folder "
+                                f"(looked in {', '.join(map(str, candidates)) or 'nothing'}); "
+                                "the embedded images need none (minicnn.data.available_images)")
     return None
 
 
@@ -163,39 +177,272 @@ def list_images(folder):
 
 
 def imagenet_class_names(kind="short_names"):
-    """The 1000 ImageNet class names in index order from the data folder's
-    ``imagenet_classes.json`` (``names``, ``short_names``, ``clean_names`` or
-    ``wnids``), or None when no data folder is available."""
-    root = data_dir()
-    if root is None or not (root / "imagenet_classes.json").is_file():
-        return None
-    with open(root / "imagenet_classes.json") as f:
-        table = json.load(f)
-    if kind not in table:
-        raise ValueError(f"kind must be one of {sorted(k for k in table if k != 'source')}")
+    """The 1000 ImageNet class names in index order (``names``, ``short_names``,
+    ``clean_names`` or ``wnids``), from the table shipped with the package
+    (``minicnn/_data/imagenet_classes.json``; see ``DATA_LICENSES.md``)."""
+    table = _class_table()
+    if kind not in table or kind == "source":
+        raise ValueError(f"kind must be one of {sorted(k for k in table if k != 'source')}, "
+                         f"got {kind!r}")
     return list(table[kind])
 
 
-def imagenet_sample(limit=None):
-    """(paths, labels) of the labelled ImageNet photos in ``<data>/imagenet_sample``."""
-    root = data_dir(required=True) / "imagenet_sample"
+def _class_table():
+    global _CLASS_TABLE
+    if _CLASS_TABLE is None:
+        with open(PACKAGE_DATA / "imagenet_classes.json") as f:
+            _CLASS_TABLE = json.load(f)
+    return _CLASS_TABLE
+
+
+_CLASS_TABLE = None
+
+
+# --------------------------------------------------------------------------- which images
+#: Images that a fresh machine has without any download: photos and textures
+#: bundled inside the scikit-image and scikit-learn wheels (both dependencies)
+#: and the three public-domain paintings shipped in ``minicnn/_data/styles``.
+#: name -> (package, file, kind, ImageNet class index or -1, licence).  Labels
+#: are given only where an ImageNet class plainly fits the photo.
+EMBEDDED_IMAGES = {
+    "chelsea": ("skimage", "chelsea.png", "photos", 281, "CC0 (Stefan van der Walt)"),
+    "coffee": ("skimage", "coffee.png", "photos", 967, "CC0 (Rachel Michetti)"),
+    "astronaut": ("skimage", "astronaut.png", "photos", -1, "public domain (NASA)"),
+    "rocket": ("skimage", "rocket.jpg", "photos", -1, "public domain (SpaceX)"),
+    "motorcycle_left": ("skimage", "motorcycle_left.png", "photos", -1,
+                        "Middlebury 2014 stereo data set"),
+    "horse": ("skimage", "horse.png", "photos", -1, "CC0 (Andreas Preuss)"),
+    "camera": ("skimage", "camera.png", "photos", -1, "CC0 (Lav Varshney)"),
+    "coins": ("skimage", "coins.png", "photos", -1, "no known copyright (Brooklyn Museum)"),
+    "hubble_deep_field": ("skimage", "hubble_deep_field.jpg", "photos", -1,
+                          "public domain (NASA)"),
+    "china": ("sklearn", "china.jpg", "photos", 698, "CC BY 2.0, shipped by scikit-learn"),
+    "flower": ("sklearn", "flower.jpg", "photos", -1, "CC BY 2.0, shipped by scikit-learn"),
+    "brick": ("skimage", "brick.png", "textures", -1, "CC0 (cc0textures.com)"),
+    "grass": ("skimage", "grass.png", "textures", -1, "CC0 (DeviantArt, linolafett)"),
+    "gravel": ("skimage", "gravel.png", "textures", -1, "CC0 (cc0textures.com)"),
+    "starry_night": ("minicnn", "styles/starry_night.jpg", "styles", -1,
+                     "public domain (van Gogh, 1889)"),
+    "the_scream": ("minicnn", "styles/the_scream.jpg", "styles", -1,
+                   "public domain (Munch, 1893)"),
+    "composition_vii": ("minicnn", "styles/composition_vii.jpg", "styles", -1,
+                        "public domain (Kandinsky, 1913)"),
+}
+
+#: Images of the cs231n assignment that are not redistributable here (no stated
+#: licence, or CC BY with attribution): found in a data folder or after
+#: ``python -m minicnn data fetch cs231n``; name -> path inside the data root.
+CS231N_IMAGES = {"kitten": "images/kitten.jpg", "sky": "images/sky.jpg",
+                 "tubingen": "images/styles/tubingen.jpg"}
+
+#: The kinds of :func:`available_images`.
+IMAGE_KINDS = ("photos", "dataset", "content", "styles", "textures")
+
+FETCH_HINT = {
+    "cs231n": "python -m minicnn data fetch cs231n",
+    "imagenet-sample": "python -m minicnn data fetch imagenet-sample",
+}
+
+
+class ImageSet(list):
+    """A list of image paths with what a caller needs to know about them.
+
+    Attributes: ``labels`` (N,) int ImageNet class indices (-1 where unknown),
+    ``names`` (file stems), ``source`` (where they came from: the data folder,
+    the fetched cache, or ``embedded``) and ``hint`` (how to get more)."""
+
+    def __init__(self, paths, labels, source, kind, hint=""):
+        super().__init__(Path(p) for p in paths)
+        self.labels = np.asarray(labels, dtype=np.int64).reshape(len(self))
+        self.names = [p.stem for p in self]
+        self.source, self.kind, self.hint = source, kind, hint
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return ImageSet(list.__getitem__(self, index), self.labels[index], self.source,
+                            self.kind, self.hint)
+        return list.__getitem__(self, index)
+
+    @property
+    def has_labels(self):
+        """True when every image has a known class."""
+        return bool(len(self)) and bool((self.labels >= 0).all())
+
+
+def data_roots():
+    """Folders laid out like the shared data folder, in lookup order: the data
+    folder (:func:`data_dir`) and the fetched-data cache (see
+    :mod:`minicnn.datasets`), those that exist."""
+    roots = []
+    root = data_dir()
+    if root is not None:
+        roots.append(root)
+    try:
+        from .datasets import fetched_data_dir
+    except ImportError:                                   # pragma: no cover
+        fetched = None
+    else:
+        fetched = fetched_data_dir()
+    if fetched is not None and Path(fetched).is_dir() and fetched not in roots:
+        roots.append(Path(fetched))
+    return roots
+
+
+def _find_in_roots(relative):
+    for root in data_roots():
+        path = root / relative
+        if path.exists():
+            return path
+    return None
+
+
+def shipped_weights_dir():
+    """The folder of shipped networks and manifests: ``minicnn/pretrained_weights``
+    in an installed wheel, ``pretrained_weights/`` at the top of a source checkout."""
+    installed = Path(__file__).resolve().parent / "pretrained_weights"
+    return installed if installed.is_dir() else Path(__file__).resolve().parents[1] / \
+        "pretrained_weights"
+
+
+def embedded_image_path(name):
+    """Path of an embedded image (see :data:`EMBEDDED_IMAGES`) inside its package."""
+    if name not in EMBEDDED_IMAGES:
+        raise ValueError(f"name must be an embedded image ({', '.join(EMBEDDED_IMAGES)}), "
+                         f"got {name!r}")
+    package, file = EMBEDDED_IMAGES[name][:2]
+    if package == "minicnn":
+        path = PACKAGE_DATA / file
+    elif package == "skimage":
+        import skimage
+        path = Path(skimage.__file__).parent / "data" / file
+    else:
+        import sklearn.datasets
+        path = Path(sklearn.datasets.__file__).parent / "images" / file
+    if not path.is_file():
+        raise FileNotFoundError(f"embedded image {name!r} is missing: {path} (the installed "
+                                f"{package} does not bundle it; reinstall minicnn's "
+                                "dependencies, scikit-image>=0.22)")
+    return path
+
+
+def _embedded(kind):
+    names = [n for n, spec in EMBEDDED_IMAGES.items() if spec[2] == kind]
+    return names, [embedded_image_path(n) for n in names], [EMBEDDED_IMAGES[n][3] for n in names]
+
+
+def find_image(name):
+    """Path of a named image: a cs231n image (``kitten``, ``sky``, ``tubingen``,
+    from the data folder or the fetched cache) or an embedded one (``chelsea``,
+    ``starry_night``, ``brick``, ...; the data folder's copy of a painting wins).
+
+    Raises FileNotFoundError saying how to fetch a cs231n image that is not here,
+    ValueError listing the names for an unknown one."""
+    name = str(name)
+    if name in CS231N_IMAGES:
+        path = _find_in_roots(CS231N_IMAGES[name])
+        if path is None:
+            raise FileNotFoundError(
+                f"image {name!r} is a cs231n image that this machine does not have: run "
+                f"`{FETCH_HINT['cs231n']}` (or set MINICNN_DATA), or use an embedded image "
+                f"({', '.join(n for n, s in EMBEDDED_IMAGES.items() if s[2] == 'photos')})")
+        return path
+    if name in EMBEDDED_IMAGES:
+        if EMBEDDED_IMAGES[name][2] == "styles":
+            path = _find_in_roots(f"images/styles/{name}.jpg")
+            if path is not None:
+                return path
+        return embedded_image_path(name)
+    raise ValueError(f"unknown image name {name!r}; known names: "
+                     f"{', '.join(list(CS231N_IMAGES) + list(EMBEDDED_IMAGES))}")
+
+
+def image_names():
+    """Every name :func:`find_image` accepts, with ``True`` where it is on this machine."""
+    out = {}
+    for name in list(CS231N_IMAGES) + list(EMBEDDED_IMAGES):
+        try:
+            out[name] = find_image(name).is_file()
+        except FileNotFoundError:
+            out[name] = False
+    return out
+
+
+def available_images(kind="photos", limit=None):
+    """Which images this machine has, as an :class:`ImageSet`.
+
+    kind:
+      ``photos``   the cs231n photos (kitten, sky) when a data folder or the
+                   fetched cache has them, then the embedded photos;
+      ``dataset``  a labelled set for dataset techniques (nearest neighbours,
+                   t-SNE, max patches, fast-style training): the 1000-photo
+                   ``imagenet_sample`` of the data folder or the fetched cache,
+                   else the embedded photos and textures (about 15 images);
+      ``content``  content photos for style transfer: tubingen when present,
+                   then the embedded photos;
+      ``styles``   the three paintings (the data folder's copies, else the
+                   downscaled ones shipped with minicnn);
+      ``textures`` brick, grass and gravel (scikit-image).
+    limit: at most this many (the first ones).
+    """
+    if kind not in IMAGE_KINDS:
+        raise ValueError(f"kind must be one of {', '.join(IMAGE_KINDS)}, got {kind!r}")
+    if limit is not None and int(limit) < 1:
+        raise ValueError(f"limit must be a positive number of images, got {limit}")
+    if kind == "dataset":
+        folder = _find_in_roots("imagenet_sample/labels.tsv")
+        if folder is not None:
+            paths, labels = _read_labels_tsv(folder.parent, limit)
+            return ImageSet(paths, labels, f"data folder {folder.parent}", kind)
+        names_p, paths_p, labels_p = _embedded("photos")
+        names_t, paths_t, labels_t = _embedded("textures")
+        out = ImageSet(paths_p + paths_t, labels_p + labels_t, "embedded", kind,
+                       hint=f"the embedded photos only; for 1000 labelled ImageNet photos run "
+                            f"`{FETCH_HINT['imagenet-sample']}` or pass --folder DIR")
+    elif kind in ("photos", "content"):
+        wanted = ("kitten", "sky") if kind == "photos" else ("tubingen",)
+        found = [p for p in (_find_in_roots(CS231N_IMAGES[n]) for n in wanted) if p is not None]
+        _, paths, labels = _embedded("photos")
+        source = "data folder and embedded" if found else "embedded"
+        out = ImageSet(found + paths, [-1] * len(found) + labels, source, kind,
+                       hint="" if found else f"for the cs231n photos run `{FETCH_HINT['cs231n']}`")
+    elif kind == "styles":
+        names, _, labels = _embedded("styles")
+        paths = [find_image(n) for n in names]
+        out = ImageSet(paths, labels, "data folder" if paths[0].parent != PACKAGE_DATA / "styles"
+                       else "embedded", kind)
+    else:
+        _, paths, labels = _embedded(kind)
+        out = ImageSet(paths, labels, "embedded", kind)
+    return out if limit is None else out[:int(limit)]
+
+
+def _read_labels_tsv(folder, limit=None):
     paths, labels = [], []
-    with open(root / "labels.tsv") as f:
+    with open(folder / "labels.tsv") as f:
         next(f)
         for line in f:
-            name, index, _ = line.rstrip("\n").split("\t")
-            paths.append(root / name)
+            name, index = line.rstrip("\n").split("\t")[:2]
+            paths.append(folder / name)
             labels.append(int(index))
             if limit is not None and len(paths) >= limit:
                 break
+    return paths, labels
+
+
+def imagenet_sample(limit=None):
+    """(paths, labels) of the labelled ImageNet photos in ``imagenet_sample`` of the
+    data folder or the fetched cache; FileNotFoundError saying how to fetch them
+    when neither has them (see :func:`available_images` for a fallback)."""
+    labels_tsv = _find_in_roots("imagenet_sample/labels.tsv")
+    if labels_tsv is None:
+        raise FileNotFoundError(
+            "the ImageNet sample (1000 labelled photos) is not on this machine: run "
+            f"`{FETCH_HINT['imagenet-sample']}` or set MINICNN_DATA to a data folder "
+            "that has imagenet_sample/")
+    paths, labels = _read_labels_tsv(labels_tsv.parent, limit)
     return paths, np.array(labels)
 
 
 def sample_photos():
     """Paths of the sample photos that scikit-learn ships (china.jpg, flower.jpg)."""
-    try:
-        import sklearn.datasets
-    except ImportError:  # pragma: no cover
-        return []
-    root = Path(sklearn.datasets.__file__).parent / "images"
-    return sorted(root.glob("*.jpg"))
+    return [embedded_image_path("china"), embedded_image_path("flower")]

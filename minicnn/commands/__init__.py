@@ -27,3 +27,50 @@ def positive_int(text):
 def load_model(args):
     import minicnn
     return minicnn.load_squeezenet(getattr(args, "weights", None))
+
+
+def default_images(count=None, kind="dataset"):
+    """(paths, labels) of the images a command uses when given none: the first
+    ``count`` of :func:`minicnn.data.available_images` ``(kind)``; labels are
+    class indices, or None where unknown (the command then explains its top
+    prediction)."""
+    from ..data import available_images
+    images = available_images(kind, limit=count)
+    return list(images), [int(v) if v >= 0 else None for v in images.labels]
+
+
+#: Help text for an image argument.
+IMAGE_HELP = "an image file or the name of an image this machine has (`python -m minicnn data`)"
+
+
+def input_path(text):
+    """A command's image argument: an existing file, else a known image name
+    (``kitten``, ``chelsea``, ``starry_night``...; see :func:`minicnn.data.find_image`)."""
+    from pathlib import Path
+
+    from ..data import CS231N_IMAGES, EMBEDDED_IMAGES, find_image
+    path = Path(text)
+    if path.is_file():
+        return path
+    if str(text) in CS231N_IMAGES or str(text) in EMBEDDED_IMAGES:
+        return find_image(str(text))
+    raise FileNotFoundError(f"image not found: {text} (not a file, nor an image name: "
+                            f"{', '.join(list(CS231N_IMAGES) + list(EMBEDDED_IMAGES))})")
+
+
+def load_input(text, size=None):
+    """uint8 RGB (H, W, 3) of :func:`input_path` ``(text)``."""
+    from ..data import load_image
+    return load_image(input_path(text), size=size)
+
+
+def pick_image(*names):
+    """Path of the first named image this machine has (see
+    :func:`minicnn.data.find_image`), e.g. ``pick_image("kitten", "chelsea")``."""
+    from ..data import find_image
+    for name in names[:-1]:
+        try:
+            return find_image(name)
+        except FileNotFoundError:
+            continue
+    return find_image(names[-1])

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import add_common, load_model, positive_int
+from . import IMAGE_HELP, add_common, input_path, load_model, pick_image, positive_int
 
 FAMILY_HELP = "activation techniques (filters, activation maps, top patches, neighbours, t-SNE)"
 
@@ -31,7 +31,8 @@ def register(sub):
 
     p = sub.add_parser("activations", help="every channel of a layer for one image, "
                                            "zero fractions and dead channels")
-    p.add_argument("image", help="image file")
+    p.add_argument("image", nargs="?", default=None,
+                   help="default: kitten (cs231n) when present, else chelsea; " + IMAGE_HELP)
     add_common(p, layer=True)
     _add_folder(p, default=None, help_extra=" for the dead-channel count (default: none)")
     p.add_argument("--upscale", type=positive_int, default=2)
@@ -193,7 +194,8 @@ def run_activations(args):
     from ..techniques.filters import activation_grid
     cnn = load_model(args)
     layer = args.layer or "fire2"
-    a = activation_maps(cnn, load_image(args.image), layer)
+    image = input_path(args.image) if args.image else pick_image("kitten", "chelsea")
+    a = activation_maps(cnn, load_image(image), layer)
     if a.ndim != 3:
         raise ValueError(f"layer {layer!r} has no spatial maps; choose conv1..conv10")
     zf = zero_fraction(a)

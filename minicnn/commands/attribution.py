@@ -1,7 +1,8 @@
 """``saliency``, ``guided``, ``gradcam``, ``occlusion`` and ``segment`` commands.
 
-Each reads images (default: the first ``--count`` labelled photos of the shared
-``imagenet_sample`` folder, whose labels are the target classes), explains a class
+Each reads images (default: the first ``--count`` images of
+:func:`minicnn.data.available_images` ``("dataset")``: the labelled ImageNet sample
+when this machine has it, else the embedded photos), explains a class
 (``--class``; default the label when known, else the top prediction) and writes
 PNG panels into ``--out``.
 """
@@ -9,16 +10,17 @@ from pathlib import Path
 
 import numpy as np
 
-from . import add_common, load_model, positive_int
+from . import add_common, default_images, load_model, positive_int
 
 SALIENCY_METHODS = ("saliency", "smoothgrad", "integrated")
 
 
 def register(sub):
     def common(p, layer_default=None):
-        p.add_argument("images", nargs="*", help="image files (default: imagenet_sample photos)")
+        p.add_argument("images", nargs="*", help="image files (default: the ImageNet sample "
+                       "when present, else the embedded photos)")
         p.add_argument("--count", type=positive_int, default=5,
-                       help="how many imagenet_sample photos when no images are given")
+                       help="how many default photos when no images are given (default 5)")
         p.add_argument("--class", dest="target", type=int, default=None,
                        help="class index to explain (default: label or top prediction)")
         add_common(p, seed=True, layer=layer_default is not None)
@@ -61,13 +63,12 @@ def register(sub):
 
 # --------------------------------------------------------------------------- helpers
 def _inputs(cnn, args):
-    """[(stem, x (1, 3, 224, 224), label or None)] for the images or the sample photos."""
-    from ..data import imagenet_sample, load_image
+    """[(stem, x (1, 3, S, S), label or None)] for the images or the default photos."""
+    from ..data import load_image
     if args.images:
         paths, labels = [Path(p) for p in args.images], [None] * len(args.images)
     else:
-        paths, labels = imagenet_sample(limit=args.count)
-        labels = [int(v) for v in labels]
+        paths, labels = default_images(args.count)
     return [(Path(p).stem, cnn.preprocess(load_image(p)), lab) for p, lab in zip(paths, labels)]
 
 
@@ -221,16 +222,20 @@ def run_segment(args):
 # --------------------------------------------------------------------------- demo
 def demo_section(cnn, report, args):
     """Saliency, the three ReLU rules, Grad-CAM, SmoothGrad / IG, occlusion and
-    segmentation on labelled ImageNet photos (2 photos and fewer samples when quick)."""
-    from ..data import imagenet_sample, load_image
+    segmentation on the default photos (2 photos and fewer samples when quick); the
+    target is the photo's label when known, else the top prediction."""
+    from ..data import load_image
     quick = getattr(args, "quick", False)
     rng = getattr(args, "rng", None) or np.random.default_rng(0)
-    paths, labels = imagenet_sample(limit=2 if quick else 5)
-    items = [(Path(p).stem, cnn.preprocess(load_image(p)), int(lab))
-             for p, lab in zip(paths, labels)]
+    paths, labels = default_images(2 if quick else 5)
+    items = []
+    for p, lab in zip(paths, labels):
+        x = cnn.preprocess(load_image(p))
+        items.append((Path(p).stem, x, _target(cnn, x, None, lab)))
 
     report.section("Saliency maps", "Simonyan et al. 2014: max over channels of "
-                   "|d score / d pixel| for the true class, one backward pass for the batch.")
+                   "|d score / d pixel| for the photo's class (its label, else the top prediction), "
+                   "one backward pass for the batch.")
     for stem, x, y in items:
         report.image(f"attr_saliency_{stem}", saliency_panel(cnn, x, y),
                      caption=f"{cnn.class_name(y)} ({y})")

@@ -1,12 +1,13 @@
 """``classify`` and ``demo`` commands."""
 from pathlib import Path
 
-from . import add_common, load_model
+from . import IMAGE_HELP, add_common, load_input, load_model
 
 
 def register(sub):
     p = sub.add_parser("classify", help="print the top-5 classes of images")
-    p.add_argument("images", nargs="+", help="image files")
+    p.add_argument("images", nargs="*", help="images to classify (default: the photos this "
+                   "machine has); " + IMAGE_HELP)
     p.add_argument("--top", type=int, default=5)
     add_common(p, out=False)
     p.set_defaults(func=run_classify)
@@ -22,10 +23,10 @@ def register(sub):
 
 
 def run_classify(args):
-    from ..data import load_image
+    from ..data import available_images
     cnn = load_model(args)
-    for path in args.images:
-        x = cnn.preprocess(load_image(path))
+    for path in args.images or [str(p) for p in available_images("photos")]:
+        x = cnn.preprocess(load_input(path))
         pred = cnn.predict(x, top=args.top)
         print(f"{path}:")
         for idx, name, prob in zip(pred.indices[0], pred.names[0], pred.probabilities[0]):

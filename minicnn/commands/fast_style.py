@@ -2,7 +2,7 @@
 import time
 from pathlib import Path
 
-from . import add_common, load_model, positive_int
+from . import IMAGE_HELP, add_common, load_input, load_model, positive_int
 
 
 def _widths(text):
@@ -62,7 +62,8 @@ def register(sub):
 
     p = sub.add_parser("stylize", help="stylize images with a trained transformer network "
                                        "(one forward pass)")
-    p.add_argument("images", nargs="+", help="image files")
+    p.add_argument("images", nargs="*", help="images to stylize (default: the first content "
+                   "photo this machine has: tubingen, else chelsea); " + IMAGE_HELP)
     p.add_argument("--style", default="starry_night",
                    help="shipped style name or a .npz network (default: starry_night)")
     p.add_argument("--blend", type=_blend, default=None,
@@ -105,7 +106,7 @@ def run_train(args):
 
 
 def run_stylize(args):
-    from ..data import load_image, save_image
+    from ..data import available_images, save_image
     from ..techniques.fast_style import load_transformer, stylize
     t0 = time.perf_counter()
     if args.blend is not None:
@@ -114,8 +115,8 @@ def run_stylize(args):
     else:
         network, index = load_transformer(args.style)
         tag = Path(args.style).stem
-    for path in args.images:
-        img = load_image(path)
+    for path in args.images or [str(available_images("content")[0])]:
+        img = load_input(path)
         t = time.perf_counter()
         if network is None:
             out = stylize(img, None, blend=args.blend, size=args.size)

@@ -13,7 +13,8 @@ keeps (and writes) the best image found so far.
 import argparse
 from pathlib import Path
 
-from . import add_common, load_model, positive_int
+from . import (IMAGE_HELP, add_common, default_images, input_path, load_input, load_model,
+               pick_image, positive_int)
 
 
 def _positive_float(text):
@@ -46,15 +47,17 @@ def register(sub):
     p.add_argument("--clip-contribution", type=_non_negative_float, default=0.0,
                    help="zero pixels below this percentile of contribution")
     p.add_argument("--size", type=positive_int, default=224, help="image side (224)")
-    p.add_argument("--init", default=None, help="start from this image (e.g. a saved result)")
+    p.add_argument("--init", default=None, help="start from this image (e.g. a saved "
+                   "result); " + IMAGE_HELP)
     p.add_argument("--save-every", type=int, default=0,
                    help="also write the current image every k steps (0: off)")
     add_common(p, seed=True, layer=True, steps=True)
     p.set_defaults(func=run_classviz)
 
     p = sub.add_parser("fool", help="fooling images / adversarial examples")
-    p.add_argument("images", nargs="+", help="image files")
-    p.add_argument("--target", type=int, required=True, help="target class, e.g. 6 (stingray)")
+    p.add_argument("images", nargs="*", help="images to fool (default: the first three "
+                   "default photos); " + IMAGE_HELP)
+    p.add_argument("--target", type=int, default=6, help="target class (default: 6, stingray)")
     p.add_argument("--true", type=int, default=None,
                    help="true class of the images (default: the model's prediction)")
     p.add_argument("--objective", default="target", choices=("target", "margin"),
@@ -66,7 +69,8 @@ def register(sub):
     p.set_defaults(func=run_fool)
 
     p = sub.add_parser("dream", help="DeepDream on an image")
-    p.add_argument("image", help="image file")
+    p.add_argument("image", nargs="?", default=None,
+                   help="default: sky (cs231n) when present, else coffee; " + IMAGE_HELP)
     p.add_argument("--size", type=positive_int, default=512, help="short side in pixels (512)")
     p.add_argument("--octaves", type=positive_int, default=3)
     p.add_argument("--octave-scale", type=_positive_float, default=1.4)
@@ -77,7 +81,8 @@ def register(sub):
     p.set_defaults(func=run_dream)
 
     p = sub.add_parser("invert", help="reconstruct an image from its features (inversion)")
-    p.add_argument("image", help="image file")
+    p.add_argument("image", nargs="?", default=None,
+                   help="default: kitten (cs231n) when present, else chelsea; " + IMAGE_HELP)
     p.add_argument("--size", type=positive_int, default=224, help="image side (224)")
     p.add_argument("--lr", type=_positive_float, default=None, help="Adam learning rate")
     p.add_argument("--tv-weight", type=_non_negative_float, default=None)
@@ -89,7 +94,7 @@ def register(sub):
 
 # --------------------------------------------------------------------------- commands
 def run_classviz(args):
-    from ..data import load_image, save_image
+    from ..data import save_image
     from ..techniques.synthesis import class_visualization
     cnn = load_model(args)
     out = Path(args.out)
@@ -99,7 +104,7 @@ def run_classviz(args):
         targets = [(args.layer, args.channel)]
     else:
         targets = args.classes or [76, 366, 683]
-    init = cnn.preprocess(load_image(args.init), size=args.size, crop=args.size) \
+    init = cnn.preprocess(load_input(args.init), size=args.size, crop=args.size) \
         if args.init else None
     for target in targets:
         name = f"classviz_{target}" if isinstance(target, int) else \
@@ -129,12 +134,13 @@ def run_classviz(args):
 def run_fool(args):
     import numpy as np
 
-    from ..data import load_image, save_image
+    from ..data import save_image
     from ..techniques.regularizers import pixel_scale
     from ..techniques.synthesis import fgsm, make_fooling_image
     cnn = load_model(args)
     out = Path(args.out)
-    x = cnn.preprocess([load_image(p) for p in args.images])
+    images = args.images or [str(p) for p in default_images(3)[0]]
+    x = cnn.preprocess([load_input(p) for p in images])
     y = cnn.scores(x).argmax(axis=1) if args.true is None else np.full(len(x), args.true)
     if args.fgsm is None:
         x_fool, info = make_fooling_image(cnn, x, args.target, y=y, objective=args.objective,
@@ -149,7 +155,7 @@ def run_fool(args):
     pred = cnn.scores(x_fool).argmax(axis=1)
     # does the 8-bit PNG still fool the model? (rounding to pixel levels can undo it)
     saved = cnn.scores(cnn.preprocess(cnn.deprocess(x_fool), size=None, crop=None)).argmax(1)
-    for i, path in enumerate(args.images):
+    for i, path in enumerate(images):
         stem = Path(path).stem
         save_image(out / f"fool_{stem}.png", cnn.deprocess(x_fool[i]))
         diff = (x_fool[i] - x[i]).transpose(1, 2, 0) * pixel_scale(cnn)[0].transpose(1, 2, 0)
@@ -168,14 +174,16 @@ def run_dream(args):
     from ..techniques.synthesis import deepdream
     cnn = load_model(args)
     layer = args.layer or "fire5"
-    x = cnn.preprocess(load_image(args.image), size=args.size, crop=None)
+    image = input_path(args.image) if args.image else pick_image("sky", "coffee")
+    x = cnn.preprocess(load_image(image), size=args.size, crop=None)
     guide = None
     if args.guide:
-        guide = cnn.preprocess(load_image(args.guide), size=224, crop=224)
+        side = cnn.meta.get("input_size", 224)
+        guide = cnn.preprocess(load_input(args.guide), size=side, crop=side)
     dream = deepdream(cnn, x, layer, iterations=args.steps or 10, learning_rate=args.lr,
                       octaves=args.octaves, octave_scale=args.octave_scale,
                       max_jitter=args.jitter, guide=guide, rng=args.seed, progress=True)
-    path = save_image(Path(args.out) / f"dream_{Path(args.image).stem}_{layer}.png",
+    path = save_image(Path(args.out) / f"dream_{image.stem}_{layer}.png",
                       cnn.deprocess(dream))
     print(f"wrote {path}")
     return 0
@@ -186,7 +194,8 @@ def run_invert(args):
     from ..techniques.synthesis import INVERSION_DEFAULTS, invert_features
     cnn = load_model(args)
     layers = (args.layer or "conv1,fire3,fire5,fire7").split(",")
-    x0 = cnn.preprocess(load_image(args.image), size=args.size, crop=args.size)
+    image = input_path(args.image) if args.image else pick_image("kitten", "chelsea")
+    x0 = cnn.preprocess(load_image(image), size=args.size, crop=args.size)
     kw = dict(INVERSION_DEFAULTS, tv_beta=args.tv_beta)
     for key, value in (("iterations", args.steps), ("learning_rate", args.lr),
                        ("tv_weight", args.tv_weight), ("alpha_weight", args.alpha_weight)):
@@ -196,7 +205,7 @@ def run_invert(args):
         phi0, _ = cnn.forward(x0, end=layer)
         x = invert_features(cnn, phi0, layer, image_size=args.size, rng=args.seed,
                             progress=True, **kw)
-        path = save_image(Path(args.out) / f"invert_{Path(args.image).stem}_{layer}.png",
+        path = save_image(Path(args.out) / f"invert_{image.stem}_{layer}.png",
                           cnn.deprocess(x))
         print(f"wrote {path}")
     return 0
@@ -207,7 +216,7 @@ def demo_section(cnn, report, args):
     """Class visualization, fooling images, DeepDream and feature inversion."""
     import numpy as np
 
-    from ..data import data_dir, imagenet_sample, load_image, sample_photos
+    from ..data import load_image
     from ..techniques.regularizers import pixel_scale
     from ..techniques.synthesis import (INVERSION_DEFAULTS, class_visualization, deepdream,
                                         invert_features, make_fooling_image)
@@ -230,13 +239,13 @@ def demo_section(cnn, report, args):
     report.section("Fooling images", "Normalized gradient steps (size 1) on 'stingray "
                    "score minus true score' (lecture notes) until the prediction flips, at "
                    "most 100 steps; original, fooling image, difference magnified.")
-    try:
-        paths, labels = imagenet_sample()
-        pick = [0] if quick else [0, 300, 900]
-        paths, y = [paths[i] for i in pick], labels[pick]
-    except FileNotFoundError:
-        paths, y = sample_photos()[:1], None
+    paths, labels = default_images()
+    pick = [0] if quick else ([0, 300, 900] if len(paths) > 900 else [0, 1, 2])
+    paths = [paths[i] for i in pick]
     x = cnn.preprocess([load_image(p) for p in paths])
+    predicted = cnn.predict(x, top=1).indices[:, 0]
+    y = np.array([labels[i] if labels[i] is not None else predicted[k]
+                  for k, i in enumerate(pick)])
     x_fool, info = make_fooling_image(cnn, x, 6, y=y, objective="margin", return_info=True)
     rows = []
     for i, p in enumerate(paths):
@@ -254,10 +263,7 @@ def demo_section(cnn, report, args):
     report.section("DeepDream", "Maximize 0.5 ||a||^2 at a layer (the injected gradient "
                    "is the activation itself), over octaves with jitter (Mordvintsev et al. "
                    "2015).")
-    root = data_dir()
-    sky = root / "images" / "sky.jpg" if root is not None else None
-    img = load_image(sky) if sky is not None and sky.is_file() else \
-        load_image(sample_photos()[0])
+    img = load_image(pick_image("sky", "coffee"))
     size = 160 if quick else 384
     x = cnn.preprocess(img, size=size, crop=None)
     for layer in (["fire5"] if quick else ["fire3", "fire5", "fire7"]):
@@ -268,9 +274,7 @@ def demo_section(cnn, report, args):
     report.section("Feature inversion", "Reconstructions from the features of one image at "
                    "shallow to deep layers (Mahendran & Vedaldi 2015): feature loss + TV "
                    "prior + alpha-norm, Adam from noise.")
-    photo = root / "images" / "kitten.jpg" if root is not None else None
-    img = load_image(photo) if photo is not None and photo.is_file() else \
-        load_image(sample_photos()[0])
+    img = load_image(pick_image("kitten", "chelsea"))
     size = 96 if quick else 160
     x0 = cnn.preprocess(img, size=size, crop=size)
     report.image("invert_original", cnn.deprocess(x0), caption="original")

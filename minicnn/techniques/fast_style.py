@@ -32,7 +32,8 @@ from pathlib import Path
 import numpy as np
 
 from .. import optim
-from ..data import data_dir, list_images, load_image, resize_short_side, to_rgb
+from ..data import (available_images, list_images, load_image, resize_short_side,
+                    shipped_weights_dir, to_rgb)
 from ..losses import content_loss, gram_matrix, style_loss, tv_loss
 from ..models.transformer import TransformerNet, _atomic_savez
 
@@ -41,7 +42,7 @@ __all__ = ["train_transformer", "stylize", "load_transformer", "STYLES", "STYLE_
            "perceptual_loss", "style_targets", "style_image_path", "blend_weights"]
 
 #: Folder of the networks shipped with the project.
-TRANSFORMER_DIR = Path(__file__).resolve().parents[2] / "pretrained_weights" / "transformers"
+TRANSFORMER_DIR = shipped_weights_dir() / "transformers"
 
 #: Shipped networks: style name -> (file in TRANSFORMER_DIR, style name inside a
 #: conditional network or None).  A name with its own single-style network uses
@@ -76,13 +77,12 @@ class CheckpointError(ValueError):
 
 # --------------------------------------------------------------------------- style images
 def style_image_path(name):
-    """The shared painting ``<data>/images/styles/<name>.jpg`` of a named style."""
-    root = data_dir(required=True)
-    path = root / "images" / "styles" / f"{name}.jpg"
-    if not path.is_file():
-        known = sorted(p.stem for p in (root / "images" / "styles").glob("*.jpg"))
-        raise ValueError(f"unknown style image {name!r}; available: {', '.join(known)}")
-    return path
+    """The painting of a named style: the data folder's copy when present, else the
+    one shipped with minicnn (see :func:`minicnn.data.available_images`)."""
+    styles = available_images("styles")
+    if name not in styles.names:
+        raise ValueError(f"unknown style image {name!r}; available: {', '.join(styles.names)}")
+    return styles[styles.names.index(name)]
 
 
 def _style_spec(style):
@@ -263,9 +263,10 @@ def train_transformer(cnn, styles, content=None, *, steps=2000, batch_size=4, cr
     styles: a style name (``starry_night``, ``the_scream``, ``composition_vii``:
         the shared paintings), an image path or a uint8 image, or a list of them
         (several -> a conditional network).
-    content: training photos: a folder, a list of paths (default
-        ``<data>/imagenet_sample``).  Each step takes ``batch_size`` random
-        crops of ``crop`` x ``crop`` pixels (multiple of 4).
+    content: training photos: a folder, a list of paths (default: the ImageNet
+        sample when present, else the embedded photos, ``available_images("dataset")``).
+        Each step takes ``batch_size`` random crops of ``crop`` x ``crop`` pixels
+        (a multiple of 4).
     content_weight, style_weights (4 values for conv1, fire3, fire4, fire5),
         tv_weight, style_size: override the cs231n preset of each style
         (:data:`STYLE_PRESETS`; Starry Night's for other images).
@@ -292,8 +293,8 @@ def train_transformer(cnn, styles, content=None, *, steps=2000, batch_size=4, cr
         raise ValueError(f"steps and batch_size must be positive, got {steps}, {batch_size}")
     if int(checkpoint_every) < 1:
         raise ValueError(f"checkpoint_every must be positive, got {checkpoint_every}")
-    if content is None:
-        content = data_dir(required=True) / "imagenet_sample"
+    if content is None:                 # the ImageNet sample, else the embedded photos
+        content = list(available_images("dataset"))
     files = list_images(content) if isinstance(content, (str, os.PathLike)) \
         else [Path(p) for p in content]
     if not files:

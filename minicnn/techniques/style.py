@@ -78,12 +78,10 @@ PRESETS = {
 
 # --------------------------------------------------------------------------- inputs
 def _named_image_path(name):
-    from ..data import data_dir
-    root = data_dir()
-    if root is None:
-        raise FileNotFoundError(f"style image {name!r} needs the shared data folder "
-                                "(set MINICNN_DATA)")
-    return root / "images" / "styles" / f"{name}.jpg"
+    """The data folder's or fetched copy of a named image, else the embedded painting
+    (``tubingen`` has no embedded copy: FileNotFoundError saying how to fetch it)."""
+    from ..data import find_image
+    return find_image(name)
 
 
 def available_styles():

@@ -23,10 +23,21 @@ model's normalized space:
   :func:`make_regularizer` from a name in :data:`REGULARIZERS`.
 
 Jitter (random circular shifts, "rolled then unrolled") lives here too.
+
+Units.  The techniques optimize in the model's normalized space but state
+every step size, penalty weight, clip threshold and noise level in **pixel
+units**: levels of a 0..255 RGB image, measured from the dataset's mean colour
+(what normalized 0 is).  :func:`pixel_scale` is the conversion factor
+(``std / scale`` per channel: about 58 levels per unit for the torchvision
+weights, 1 for the Caffe weights), :func:`to_pixels` / :func:`from_pixels`
+convert images, :func:`pixel_levels` converts a level (or RGB triple) to
+normalized units per channel, so the same settings act alike on either weight
+set.
 """
 import numpy as np
 
-__all__ = ["jitter", "unjitter", "random_shift", "pixel_range", "pixel_scale",
+__all__ = ["jitter", "unjitter", "random_shift", "pixel_range", "pixel_scale", "to_pixels",
+           "from_pixels", "pixel_levels", "IMAGENET_PIXEL_STD",
            "gaussian_blur", "l2_forward", "l2_backward", "tv_forward", "tv_backward",
            "tv_norm", "alpha_norm_forward", "alpha_norm_backward", "REGULARIZERS",
            "make_regularizer", "Regularizer"]
@@ -72,6 +83,38 @@ def pixel_scale(cnn):
     ``std / scale``; ``|dx| * pixel_scale`` is a change in pixel levels."""
     std = np.asarray(cnn.meta["std"], dtype=np.float64).reshape(1, -1, 1, 1)
     return std / float(cnn.meta.get("scale", 1.0))
+
+
+#: Standard deviation of ImageNet pixels in levels (0..255), averaged over R, G, B
+#: (0.226 * 255): the natural size of "one unit" of image variation, used to
+#: write pixel-unit defaults (e.g. the start noise of class visualization).
+IMAGENET_PIXEL_STD = 57.6
+
+
+def to_pixels(cnn, x):
+    """Normalized (N, C, H, W) images -> float64 deviations from the mean colour in
+    pixel levels: ``x * pixel_scale(cnn)`` (channels stay in the model's order)."""
+    return np.asarray(x, dtype=np.float64) * pixel_scale(cnn)
+
+
+def from_pixels(cnn, v):
+    """The inverse of :func:`to_pixels`: pixel-level deviations (N, C, H, W) ->
+    normalized values in ``cnn.dtype``, ``v / pixel_scale(cnn)``."""
+    return (np.asarray(v, dtype=np.float64) / pixel_scale(cnn)).astype(cnn.dtype)
+
+
+def pixel_levels(cnn, levels, rgb=True):
+    """(1, C, 1, 1) float64: ``levels`` pixel levels (a number, or one value per
+    channel given in RGB order when ``rgb``, reordered for a BGR model) in the
+    model's normalized units, ``levels / pixel_scale``.  For a change or a
+    deviation from the mean colour (not an absolute colour: see
+    :func:`pixel_range` for those)."""
+    v = np.asarray(levels, dtype=np.float64).reshape(-1)
+    if v.size not in (1, 3):
+        raise ValueError(f"levels must be a number or 3 values (R, G, B), got {levels!r}")
+    if v.size == 3 and rgb and cnn.meta.get("channel_order", "RGB") == "BGR":
+        v = v[::-1]
+    return v.reshape(1, -1, 1, 1) / pixel_scale(cnn)
 
 
 # --------------------------------------------------------------------------- blur
@@ -206,14 +249,16 @@ def _zero_below_percentile(x, score, percentile):
     return np.where(mask, x.dtype.type(0), x)
 
 
-def _clip_value(x, t, grad, percentile):
-    # every channel value with small |x| (a per-element "pixel value")
-    threshold = np.percentile(np.abs(x).reshape(len(x), -1), percentile, axis=1)
-    return np.where(np.abs(x) < threshold.reshape(-1, 1, 1, 1), x.dtype.type(0), x)
+def _clip_value(x, t, grad, percentile, scale=1.0):
+    # every channel value with small |x| (a per-element "pixel value"), measured in
+    # pixel levels when ``scale`` is the model's pixel_scale
+    a = np.abs(x.astype(np.float64) * scale)
+    threshold = np.percentile(a.reshape(len(x), -1), percentile, axis=1)
+    return np.where(a < threshold.reshape(-1, 1, 1, 1), x.dtype.type(0), x)
 
 
-def _clip_norm(x, t, grad, percentile):
-    norm = np.sqrt((x.astype(np.float64) ** 2).sum(axis=1, keepdims=True))
+def _clip_norm(x, t, grad, percentile, scale=1.0):
+    norm = np.sqrt(((x.astype(np.float64) * scale) ** 2).sum(axis=1, keepdims=True))
     return _zero_below_percentile(x, norm, percentile)
 
 
@@ -236,22 +281,31 @@ REGULARIZERS = {
 }
 
 
+#: Optional parameters of the projections: ``scale`` (a number or (1, C, 1, 1),
+#: normally :func:`pixel_scale`) measures |x| and the channel norm in pixel levels.
+OPTIONAL_PARAMETERS = {"clip_value": ("scale",), "clip_norm": ("scale",)}
+
+
 def make_regularizer(name, **params):
     """A :class:`Regularizer` from a name in :data:`REGULARIZERS` and its parameters:
 
     - ``clamp(lo, hi)``: clip to [lo, hi] (arrays broadcast over (N, C, H, W));
-    - ``decay(rate)``: x <- (1 - rate) x, 0 <= rate < 1;
-    - ``blur(sigma, every)``: Gaussian blur at iterations 0, every, 2*every, ...;
-    - ``clip_value(percentile)``, ``clip_norm(percentile)``,
+    - ``decay(rate)``: x <- (1 - rate) x, 0 <= rate < 1 (towards the mean colour);
+    - ``blur(sigma, every)``: Gaussian blur (sigma in pixels) at iterations 0,
+      every, 2*every, ...;
+    - ``clip_value(percentile[, scale])``, ``clip_norm(percentile[, scale])``,
       ``clip_contribution(percentile)``: zero the pixels below that percentile
-      (0..100) of |x|, of the channel norm, or of |sum_c x * grad|.
+      (0..100) of |x * scale|, of the channel norm ||x * scale||, or of
+      |sum_c x * grad| (unit-free).  ``scale=pixel_scale(cnn)`` measures in
+      pixel levels, so the ranking does not depend on the model's per-channel std.
     """
     if name not in REGULARIZERS:
         raise ValueError(f"unknown regularizer {name!r}; choose one of "
                          f"{', '.join(sorted(REGULARIZERS))}")
     fn, required = REGULARIZERS[name]
+    optional = OPTIONAL_PARAMETERS.get(name, ())
     missing = [p for p in required if p not in params]
-    extra = [p for p in params if p not in required]
+    extra = [p for p in params if p not in required and p not in optional]
     if missing or extra:
         raise ValueError(f"regularizer {name!r} takes parameters {required}, got "
                          f"{tuple(params)}")

@@ -25,6 +25,11 @@ so each technique is its objective plus its defaults:
 
 All images are (N, 3, H, W) float arrays in the model's preprocessing
 (``cnn.preprocess``); ``cnn.deprocess`` turns results into uint8 pictures.
+Every step size, penalty weight and noise level of the techniques is in
+**pixel units** (levels of a 0..255 RGB image, measured from the mean colour;
+see :mod:`.regularizers`) and converted through the model's preprocessing
+metadata (``pixel_scale``), so the torchvision weights (x/255, ImageNet
+mean/std) and the Caffe weights (BGR 0..255 minus the mean) behave alike.
 An objective is a callable ``objective(out, cache, idx) -> (value (n,), dout)``
 where ``out`` is the output of the end layer for the images ``idx`` still
 being optimized and ``dout`` is the gradient to ascend (an array like ``out``
@@ -36,9 +41,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..optim import adam
-from .regularizers import (alpha_norm_backward, alpha_norm_forward, l2_backward, l2_forward,
-                           make_regularizer, pixel_range, pixel_scale, random_shift, tv_backward,
-                           tv_forward, unjitter, jitter)
+from .regularizers import (IMAGENET_PIXEL_STD, alpha_norm_backward, alpha_norm_forward,
+                           l2_backward, l2_forward, make_regularizer, pixel_range, pixel_scale,
+                           random_shift, tv_backward, tv_forward, unjitter, jitter)
 
 __all__ = ["gradient_ascent", "AscentResult", "STEP_RULES", "class_visualization",
            "class_score_objective", "neuron_objective", "make_fooling_image",
@@ -112,13 +117,19 @@ def _check_size(cnn, size, layer, name="size"):
                          f"{cnn.layer_names[cnn.layer_index(layer)]!r}: {exc}") from None
 
 
-def random_image(cnn, size=None, rng=None, std=1.0):
-    """Gaussian noise (1, 3, size, size) in normalized space (cs231n's start image
-    ``randn(1, 3, 224, 224)``), in ``cnn.dtype``; size defaults to the model's input size."""
-    size = cnn.meta.get("input_size", 224) if size is None else size
+def random_image(cnn, size=None, rng=None, std=IMAGENET_PIXEL_STD):
+    """Gaussian noise (1, 3, size, size) around the mean colour, in ``cnn.dtype``
+    and the model's normalization: each value ``std * N(0, 1)`` pixel levels,
+    i.e. ``std * N(0, 1) / pixel_scale`` normalized.  The default std (57.6
+    levels, the ImageNet pixel std) is cs231n's ``randn(1, 3, 224, 224)`` for the
+    torchvision normalization.  size: side or (H, W), default the model's input
+    size (``cnn.meta['input_size']``)."""
+    size = cnn.meta["input_size"] if size is None else size
     size = (size, size) if np.isscalar(size) else tuple(size)
+    std = _non_negative(std, "std")
     rng = _rng(rng)
-    return (std * rng.standard_normal((1, 3) + size)).astype(cnn.dtype)
+    noise = std * rng.standard_normal((1, 3) + size) / pixel_scale(cnn)
+    return noise.astype(cnn.dtype)
 
 
 # =========================================================================== step rules
@@ -193,7 +204,7 @@ class AscentResult:
 def gradient_ascent(cnn, x, objective, *, end=None, num_iterations=100, learning_rate=1.0,
                     step="normalized", penalties=(), regularizers=(), max_jitter=0,
                     symmetric_jitter=False, relu_mode="standard", stop=None, rng=None,
-                    callback=None, progress=False, desc="ascent"):
+                    callback=None, progress=False, desc="ascent", pixel_scale=None):
     """Maximize ``objective`` over the image ``x`` by gradient ascent.
 
     Each iteration t, for the images not yet stopped:
@@ -211,6 +222,17 @@ def gradient_ascent(cnn, x, objective, *, end=None, num_iterations=100, learning
     x: (N, C, H, W) start image (copied).  end: the layer the objective reads
     (default: the last).  learning_rate: a number or an array broadcasting to x.
     rng: Generator / seed / None (seed 0).  progress: tqdm bar.
+
+    pixel_scale: None (everything in the model's normalized units, as above) or
+    the model's ``regularizers.pixel_scale(cnn)`` s, (1, C, 1, 1): then the
+    image is still stored normalized but steps and penalties are in pixel
+    units.  With ``u = x * s`` (pixel levels from the mean colour) the loop
+    uses the pixel-unit gradient ``g_u = dF/du = g / s`` minus the penalties'
+    gradients at ``u`` (each penalty's ``forward`` receives u, so its weight is
+    per pixel-unit value), applies the step rule to g_u (``learning_rate`` in
+    pixel levels: the L2 norm of a "normalized" step, the size of a "sign" or
+    "adam" step) and adds ``step / s`` to x.  Projections receive the
+    normalized x and gradient (``g_u * s``).
     Ctrl-C (KeyboardInterrupt) ends the loop and returns what was found so far
     (``result.interrupted``; ``result.image`` is then the best iterate).
     Returns an :class:`AscentResult`.
@@ -228,6 +250,10 @@ def gradient_ascent(cnn, x, objective, *, end=None, num_iterations=100, learning
     x = _check_images(cnn, x)
     _check_size(cnn, x.shape[2:], end, name="x of spatial size")
     rng = _rng(rng)
+    if pixel_scale is not None:
+        pixel_scale = np.asarray(pixel_scale, dtype=np.float64)
+        if not np.all(pixel_scale > 0):
+            raise ValueError("pixel_scale must be positive")
     n = len(x)
     active = np.ones(n, dtype=bool)
     stopped = np.zeros(n, dtype=bool)
@@ -249,8 +275,12 @@ def gradient_ascent(cnn, x, objective, *, end=None, num_iterations=100, learning
                 done = np.zeros(len(idx), dtype=bool)
             dx, _ = cnn.backward(dout, cache, relu_mode=relu_mode, param_grads=False)
             g = unjitter(dx, oy, ox) if (oy or ox) else dx
-            for weight, forward, backward in penalties:       # value - w * P(x)
-                p, pcache = forward(xa)
+            xp = xa
+            if pixel_scale is not None:                        # dF/du = dF/dx / s, u = x s
+                g = (g / pixel_scale).astype(x.dtype)
+                xp = (xa * pixel_scale).astype(x.dtype)
+            for weight, forward, backward in penalties:       # value - w * P(x) (or P(u))
+                p, pcache = forward(xp)
                 value -= weight * p
                 g = g - backward(np.full(len(idx), weight), pcache)
             row = np.full(n, np.nan)
@@ -271,6 +301,9 @@ def gradient_ascent(cnn, x, objective, *, end=None, num_iterations=100, learning
                 gfull = np.zeros_like(x)
                 gfull[idx] = g
             delta = STEP_RULES[step](gfull, learning_rate, state)
+            if pixel_scale is not None:                        # pixel levels -> units
+                delta = delta / pixel_scale
+                g = g * pixel_scale
             if len(idx) < n:
                 x[idx] = x[idx] + delta[idx].astype(x.dtype, copy=False)
             else:
@@ -358,26 +391,43 @@ def _parse_target(cnn, target):
 
 
 # =========================================================================== class viz
-def class_visualization(cnn, target, *, num_iterations=100, l2_reg=1e-3, learning_rate=25,
+#: Defaults of :func:`class_visualization` in pixel units: cs231n's learning rate 25
+#: and L2 weight 1e-3 in the torchvision normalization (one unit ~ 57.6 levels)
+#: become a step of L2 norm 25 * 57.6 = 1440 pixel levels and 1e-3 / 57.6^2 = 3e-7
+#: per squared pixel level.
+CLASS_VISUALIZATION_DEFAULTS = {"learning_rate": 1440.0, "l2_reg": 3e-7}
+
+
+def class_visualization(cnn, target, *, num_iterations=100,
+                        l2_reg=CLASS_VISUALIZATION_DEFAULTS["l2_reg"],
+                        learning_rate=CLASS_VISUALIZATION_DEFAULTS["learning_rate"],
                         blur_every=10, blur_sigma=0.5, max_jitter=16, decay=0.0,
                         clip_value=0.0, clip_norm=0.0, clip_contribution=0.0, size=None,
                         init=None, rng=None, callback=None, progress=False,
                         return_result=False):
     """Class (or neuron) visualization by regularized gradient ascent.
 
-    Simonyan et al. 2014 (§2): ``argmax_x S_c(x) - l2_reg ||x||_2^2`` with the
-    raw class score S_c (before softmax); Yosinski et al. 2015 (§3) add the
-    image priors below.  cs231n's procedure and defaults: start from Gaussian
-    noise (1, 3, 224, 224), each iteration jitter by up to ``max_jitter`` px
-    (rolled, then unrolled), step ``learning_rate * g / ||g||_2``, clamp every
-    pixel to the valid range, Gaussian blur with ``blur_sigma`` at iterations
-    0, blur_every, 2 blur_every, ...
+    Simonyan et al. 2014 (§2): ``argmax_x S_c(x) - l2_reg ||u||_2^2`` with the
+    raw class score S_c (before softmax) and ``u = x * pixel_scale`` the image
+    in pixel levels from the mean colour; Yosinski et al. 2015 (§3) add the
+    image priors below.  cs231n's procedure: start from Gaussian noise
+    (:func:`random_image`, 57.6 levels std) at the model's input size, each
+    iteration jitter by up to ``max_jitter`` px (rolled, then unrolled), step
+    ``u += learning_rate * g_u / ||g_u||_2`` (g_u the gradient with respect to
+    u), clamp every pixel to 0..255, Gaussian blur with ``blur_sigma`` px at
+    iterations 0, blur_every, 2 blur_every, ...
+
+    Units (the same for every weight set): learning_rate is the L2 norm of each
+    step in pixel levels (default 1440, cs231n's 25 in the torchvision
+    normalization); l2_reg is per squared pixel level (default 3e-7, cs231n's
+    1e-3); max_jitter and blur_sigma are in pixels.
 
     target: a class index, ``(layer, channel)`` (the channel's mean activation)
     or ``(layer, channel, (i, j))`` (one neuron), e.g. ``("fire7", 12)``.
     decay, clip_value, clip_norm, clip_contribution: Yosinski's regularizers
-    (decay rate per step; percentiles 0..100 of pixels zeroed each step;
-    0 disables).  blur_every=0 disables blurring.  size: image side (default
+    (decay rate per step, towards the mean colour; percentiles 0..100 of pixels
+    set to the mean colour each step, ranked by |value| and channel norm in
+    pixel levels, or by contribution; 0 disables).  blur_every=0 disables blurring.  size: image side (default
     the model's input size) or (H, W).  init: a start image (1, 3, H, W)
     instead of noise (e.g. to resume).  rng: Generator / seed / None (seed 0).
     callback(t, x, value) after every step.  Returns x (1, 3, H, W), or the
@@ -396,6 +446,7 @@ def class_visualization(cnn, target, *, num_iterations=100, l2_reg=1e-3, learnin
         x = _check_images(cnn, init, "init")
     _check_size(cnn, x.shape[2:], end)
     lo, hi = pixel_range(cnn)
+    scale = pixel_scale(cnn)
     penalties = [(l2_reg, l2_forward, l2_backward)] if l2_reg > 0 else []
     regs = [make_regularizer("clamp", lo=lo, hi=hi)]
     if blur_every and blur_sigma > 0:
@@ -405,12 +456,13 @@ def class_visualization(cnn, target, *, num_iterations=100, l2_reg=1e-3, learnin
     for name, pct in (("clip_value", clip_value), ("clip_norm", clip_norm),
                       ("clip_contribution", clip_contribution)):
         if pct:
-            regs.append(make_regularizer(name, percentile=pct))
+            extra = {} if name == "clip_contribution" else {"scale": scale}
+            regs.append(make_regularizer(name, percentile=pct, **extra))
     result = gradient_ascent(cnn, x, objective, end=end, num_iterations=num_iterations,
                              learning_rate=learning_rate, step="normalized",
                              penalties=penalties, regularizers=regs, max_jitter=max_jitter,
                              rng=rng, callback=callback, progress=progress,
-                             desc=f"classviz {target}")
+                             desc=f"classviz {target}", pixel_scale=scale)
     return result if return_result else result.image
 
 
@@ -437,16 +489,19 @@ def _fool_margin(target, y):
 FOOLING_OBJECTIVES = ("target", "margin")
 
 
-def make_fooling_image(cnn, x, target, *, learning_rate=1.0, max_iter=100, y=None,
+def make_fooling_image(cnn, x, target, *, learning_rate=IMAGENET_PIXEL_STD, max_iter=100, y=None,
                        objective="target", clamp=False, callback=None, progress=False,
                        return_info=False):
     """A fooling image (adversarial example) classified as ``target``.
 
-    Szegedy et al. 2014; cs231n's procedure: repeat ``x += learning_rate * g /
-    ||g||_2`` with g the gradient of the objective until the model's argmax is
-    ``target``, at most ``max_iter`` steps (each image of the batch stops on
-    its own).  objective: "target" (raw target score S_t) or "margin"
+    Szegedy et al. 2014; cs231n's procedure: repeat ``u += learning_rate * g_u /
+    ||g_u||_2`` with u the image in pixel levels (``x * pixel_scale``) and g_u
+    the gradient of the objective with respect to u, until the model's argmax
+    is ``target``, at most ``max_iter`` steps (each image of the batch stops
+    on its own).  objective: "target" (raw target score S_t) or "margin"
     (S_t - S_y, needs the true classes ``y``).
+    learning_rate: the L2 norm of each step in pixel levels (0..255 scale);
+    the default 57.6 is cs231n's 1.0 in the torchvision normalization.
 
     x: (N, 3, H, W).  y: true classes (int or (N,)), default the model's
     predictions; a ``target`` equal to an image's true class is an error.
@@ -488,7 +543,7 @@ def make_fooling_image(cnn, x, target, *, learning_rate=1.0, max_iter=100, y=Non
     result = gradient_ascent(cnn, x0, obj, num_iterations=max_iter,
                              learning_rate=learning_rate, step="normalized", stop=stop,
                              regularizers=regs, callback=callback, progress=progress,
-                             desc=f"fool -> {target}")
+                             desc=f"fool -> {target}", pixel_scale=pixel_scale(cnn))
     x_fool = result.x
     fooled = result.stopped.copy()
     last = np.flatnonzero(~fooled)           # images whose last update was never checked
@@ -511,7 +566,8 @@ def fgsm(cnn, x, y, epsilon, steps=1, *, step_size=None, targeted=False, callbac
     loss: softmax cross-entropy of the classes ``y`` (ascended: untargeted), or
     with ``targeted`` its negative for target classes ``y`` (descended towards y).
     epsilon: the L-infinity budget as a fraction of the pixel range (8/255 =
-    8 pixel levels), converted per channel to normalized units (eps / std).
+    8 pixel levels), converted per channel to normalized units
+    (``255 eps / pixel_scale``); ``step_size`` likewise.
     steps: 1 is FGSM (a = eps); more is iterative FGSM with step
     ``step_size`` (default min(eps, 2.5 eps / steps)), each step projected on
     the eps-ball around x and the valid pixel range.  Returns x_adv (N, 3, H, W).
@@ -524,8 +580,8 @@ def fgsm(cnn, x, y, epsilon, steps=1, *, step_size=None, targeted=False, callbac
     y = np.broadcast_to(np.asarray(y), (len(x0),)).copy()
     for c in y:
         _check_class(cnn, int(c), "y")
-    unit = (1.0 / (pixel_scale(cnn) / 255.0)).astype(cnn.dtype)   # normalized units per 1.0
-    eps = epsilon * unit
+    scale = pixel_scale(cnn)
+    eps = (epsilon * 255.0 / scale).astype(cnn.dtype)   # fraction of the range -> units
     lo, hi = pixel_range(cnn)
     lo_b, hi_b = np.maximum(lo, x0 - eps), np.minimum(hi, x0 + eps)
     sign = -1.0 if targeted else 1.0
@@ -541,9 +597,9 @@ def fgsm(cnn, x, y, epsilon, steps=1, *, step_size=None, targeted=False, callbac
 
     project = make_regularizer("clamp", lo=lo_b, hi=hi_b)
     result = gradient_ascent(cnn, x0, objective, num_iterations=steps,
-                             learning_rate=step_size * unit, step="sign",
+                             learning_rate=step_size * 255.0, step="sign",
                              regularizers=[project], callback=callback, progress=progress,
-                             desc="fgsm")
+                             desc="fgsm", pixel_scale=scale)
     return result.image
 
 
@@ -596,8 +652,10 @@ def deepdream(cnn, x, layer, *, iterations=10, learning_rate=1.5, octaves=3, oct
     add the detail dreamt so far (upscaled) and run ``iterations`` steps of
     ``x += learning_rate * g / mean|g|`` with random jitter in
     [-max_jitter, max_jitter] and pixels clamped to the valid range.
-    ``learning_rate`` is in pixel levels (0..255 scale, as the original's 1.5),
-    converted per channel to normalized units (``/ pixel_scale``).
+    ``learning_rate`` is in pixel levels (0..255 scale, as the original's 1.5):
+    the step ``learning_rate * g_u / mean|g_u|`` is taken on the pixel-unit
+    image u = x * pixel_scale (g_u its gradient) and converted per channel to
+    normalized units.  max_jitter is in pixels.
 
     x: (1, 3, H, W); returns the dream (1, 3, H, W).  The smallest octave must
     still reach ``layer``.  callback(octave, t, x, value).  Ctrl-C returns the
@@ -627,7 +685,7 @@ def deepdream(cnn, x, layer, *, iterations=10, learning_rate=1.5, octaves=3, oct
         objective = dream_objective()
     lo, hi = pixel_range(cnn)
     clamp = make_regularizer("clamp", lo=lo, hi=hi)
-    step = (learning_rate / pixel_scale(cnn)).astype(cnn.dtype)      # pixel levels -> units
+    scale = pixel_scale(cnn)
     bases = [x] + [_resize(x, s) for s in shapes[1:]]
     detail = np.zeros_like(bases[-1])
     dream = x
@@ -637,11 +695,12 @@ def deepdream(cnn, x, layer, *, iterations=10, learning_rate=1.5, octaves=3, oct
         cb = None if callback is None else \
             (lambda t, xi, v, o=octave: callback(o, t, xi, v))
         result = gradient_ascent(cnn, base + detail, objective, end=layer,
-                                 num_iterations=iterations, learning_rate=step,
+                                 num_iterations=iterations, learning_rate=learning_rate,
                                  step="mean_abs", regularizers=[clamp], max_jitter=max_jitter,
                                  symmetric_jitter=True, relu_mode=relu_mode, rng=rng,
                                  callback=cb, progress=progress,
-                                 desc=f"dream {layer} octave {octaves - octave}/{octaves}")
+                                 desc=f"dream {layer} octave {octaves - octave}/{octaves}",
+                                 pixel_scale=scale)
         detail = result.x - base
         dream = result.x
         if result.interrupted:
@@ -666,27 +725,38 @@ def feature_inversion_objective(target_features):
     return objective
 
 
-#: Defaults of :func:`invert_features`, chosen on kitten.jpg at 160 px for conv1..fire7
-#: (tv_weight 1e-5 leaves noise at deep layers, 1e-4 washes out colour).
-INVERSION_DEFAULTS = {"iterations": 200, "learning_rate": 0.1, "tv_weight": 2e-5,
-                      "alpha_weight": 1e-8}
+#: Defaults of :func:`invert_features` in pixel units, chosen on kitten.jpg at 160 px
+#: for conv1..fire7 with the torchvision weights (normalized: learning rate 0.1,
+#: tv_weight 2e-5, alpha_weight 1e-8; tv_weight 1e-5 left noise at deep layers,
+#: 1e-4 washed out colour), converted with one unit ~ 57.6 pixel levels:
+#: learning rate 0.1 * 57.6 levels, TV weight 2e-5 / 57.6^2 per squared level,
+#: alpha weight 1e-8 / 57.6^6 per level^6.
+INVERSION_DEFAULTS = {"iterations": 200, "learning_rate": 5.76, "tv_weight": 6e-9,
+                      "alpha_weight": 2.7e-19}
 
 
-def invert_features(cnn, target_features, layer, *, iterations=200, tv_weight=2e-5,
-                    tv_beta=2.0, alpha_weight=1e-8, alpha=6.0, learning_rate=0.1,
+def invert_features(cnn, target_features, layer, *, iterations=200,
+                    tv_weight=INVERSION_DEFAULTS["tv_weight"], tv_beta=2.0,
+                    alpha_weight=INVERSION_DEFAULTS["alpha_weight"], alpha=6.0,
+                    learning_rate=INVERSION_DEFAULTS["learning_rate"],
                     image_size=None, init=None, blur_every=0, blur_sigma=0.5, rng=None,
                     callback=None, progress=False, return_result=False):
     """Feature inversion (Mahendran & Vedaldi 2015): an image whose features at
     ``layer`` match ``target_features``.
 
-    Minimizes, from Gaussian noise, with Adam (``learning_rate``) and pixels
-    clamped to the valid range::
+    Minimizes, from Gaussian noise (:func:`random_image`), with Adam and
+    pixels clamped to the valid range::
 
-        ||phi(x) - phi0||^2 / ||phi0||^2 + tv_weight TV^tv_beta(x)
-                                          + alpha_weight ||x||_alpha^alpha
+        ||phi(x) - phi0||^2 / ||phi0||^2 + tv_weight TV^tv_beta(u)
+                                          + alpha_weight ||u||_alpha^alpha
 
-    (the feature term is normalized by ||phi0||^2 as in the paper so that the
-    weights carry over between layers; TV as :func:`.regularizers.tv_forward`).
+    where ``u = x * pixel_scale`` is the image in pixel levels from the mean
+    colour (the feature term is normalized by ||phi0||^2 as in the paper so
+    that the weights carry over between layers; TV as
+    :func:`.regularizers.tv_forward`).  Units, the same for every weight set:
+    learning_rate is Adam's step in pixel levels (default 5.76); tv_weight per
+    (pixel level)^tv_beta (default 6e-9); alpha_weight per (pixel level)^alpha
+    (default 2.7e-19); blur_sigma in pixels.
 
     target_features: (1, C, h, w) = ``cnn.forward(x0, end=layer)[0]``.
     image_size: side or (H, W) of the image to reconstruct (default the model's
@@ -727,5 +797,6 @@ def invert_features(cnn, target_features, layer, *, iterations=200, tv_weight=2e
     result = gradient_ascent(cnn, x, feature_inversion_objective(phi0), end=layer,
                              num_iterations=iterations, learning_rate=learning_rate,
                              step="adam", penalties=penalties, regularizers=regs, rng=rng,
-                             callback=callback, progress=progress, desc=f"invert {layer}")
+                             callback=callback, progress=progress, desc=f"invert {layer}",
+                             pixel_scale=pixel_scale(cnn))
     return result if return_result else result.image

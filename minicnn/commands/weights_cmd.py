@@ -4,6 +4,10 @@
     python -m minicnn weights --source caffe       # fetch + convert into the cache
     python -m minicnn weights --convert squeezenet1_1-b8a52dc0.pth --out w.npz
     python -m minicnn weights --weights w.npz      # verify one file
+    python -m minicnn weights --weights caffe      # the Caffe set, if present
+
+Fetching prints one line per source tried (and why it failed) to stderr, a
+progress bar while downloading (on a terminal), and the weights now in use.
 """
 import sys
 
@@ -24,16 +28,19 @@ def register(sub):
                         help="convert a torchvision .pth checkpoint or the ndf "
                              "squeezenet_weights.pkl")
     action.add_argument("--weights", metavar="FILE", default=None,
-                        help="verify this weights file (or convert it when it is a checkpoint)")
+                        help="verify this weights file (or convert it when it is a checkpoint); "
+                             "'torchvision' or 'caffe' names a set already present")
     p.add_argument("--out", metavar="PATH", default=None,
                    help="where to write the converted .npz (default: the user cache)")
     p.set_defaults(func=run)
 
 
 def _summary(path, meta):
+    from ..weights import describe_weights
     mean = ", ".join(f"{float(v):g}" for v in meta.get("mean", []))
     std = ", ".join(f"{float(v):g}" for v in meta.get("std", []))
-    lines = [f"  file:              {path}",
+    lines = [f"  in use:            {describe_weights(meta)}",
+             f"  file:              {path}",
              f"  source:            {meta.get('source', '?')}",
              f"  preprocessing:     {meta.get('channel_order', 'RGB')}, scale "
              f"{float(meta.get('scale', 1.0)):g}, mean [{mean}], std [{std}], "
@@ -71,7 +78,6 @@ def run(args):
     from .. import weights as W
     try:
         if args.source:
-            print(f"fetching {args.source} weights ...", flush=True)
             path = W.fetch_weights([args.source], out=args.out)
         elif args.convert:
             if W.detect_format(args.convert) == "npz":

@@ -1,18 +1,39 @@
-# minicnn: `make demo` runs the main job, `make test` runs the whole test suite.
+# minicnn: `make demo` writes the demo report, `make test` runs the whole test suite.
+# Both install minicnn (editable, with the Cython kernels) first, and again only
+# when the build inputs change.  A data folder is optional: ../shared/data next to
+# the checkout (or $MINICNN_DATA) is used when present, the embedded images otherwise.
 PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
-export MINICNN_DATA ?= $(abspath ../shared/data)
+STAMP := .make
+BUILD_INPUTS := setup.py pyproject.toml $(wildcard kernels/*.pyx)
 
-.PHONY: install install-test demo test test-fast bench clean
+.PHONY: install install-test demo demo-quick test test-fast bench clean
 
-install:
+install: $(STAMP)/install
+install-test: $(STAMP)/install-test
+
+# The stamps name the interpreter, so another virtual environment reinstalls.
+$(STAMP)/install: $(BUILD_INPUTS)
 	$(PIP) install -e .
+	@mkdir -p $(STAMP) && $(PYTHON) -c "import sys; print(sys.executable)" > $@
 
-install-test:
+$(STAMP)/install-test: $(BUILD_INPUTS)
 	$(PIP) install -e ".[test]"
+	@mkdir -p $(STAMP) && $(PYTHON) -c "import sys; print(sys.executable)" > $@ \
+		&& cp $@ $(STAMP)/install
+
+# Reinstall when the stamp was written by another interpreter.
+ifneq ($(wildcard $(STAMP)/install),)
+ifneq ($(shell cat $(STAMP)/install 2>/dev/null),$(shell $(PYTHON) -c "import sys; print(sys.executable)" 2>/dev/null))
+.PHONY: $(STAMP)/install $(STAMP)/install-test
+endif
+endif
 
 demo: install
 	$(PYTHON) -m minicnn demo
+
+demo-quick: install
+	$(PYTHON) -m minicnn demo --quick
 
 test: install-test
 	$(PYTHON) -m pytest -q
@@ -24,4 +45,4 @@ bench: install
 	$(PYTHON) benchmarks/bench_squeezenet.py
 
 clean:
-	rm -rf build dist *.egg-info minicnn/_*.so minicnn/_*.c kernels/*.c demo_output
+	rm -rf build dist *.egg-info minicnn/_*.so minicnn/_*.c kernels/*.c demo_output $(STAMP)

@@ -6,31 +6,9 @@ defines ``register(subparsers)`` (adding its subcommands, each with
 ``demo_section(cnn, report, args)`` which adds its part to the demo report.
 """
 import argparse
-import importlib
 import sys
 
-#: Command modules in the order their commands and demo sections appear.
-COMMAND_MODULES = (
-    "classify",
-    "weights_cmd",
-    "attribution",
-    "synthesis",
-    "activations",
-    "style",
-    "fast_style",
-)
-
-
-def command_modules():
-    """The command modules that exist (a family not yet installed is skipped)."""
-    mods = []
-    for name in COMMAND_MODULES:
-        try:
-            mods.append(importlib.import_module(f"minicnn.commands.{name}"))
-        except ModuleNotFoundError as exc:
-            if exc.name != f"minicnn.commands.{name}":
-                raise
-    return mods
+from .commands import COMMAND_MODULES, command_modules  # noqa: F401  (public names)
 
 
 def build_parser():

@@ -4,6 +4,8 @@ The demo (``python -m minicnn demo``) fills one ``Report``: every command
 family adds a section through its ``demo_section(cnn, report, args)``.
 """
 import html
+import re
+import time
 from pathlib import Path
 
 from .data import save_image
@@ -12,18 +14,34 @@ __all__ = ["Report"]
 
 
 class Report:
-    """Collects sections and writes ``index.html`` plus PNG files into ``folder``."""
+    """Collects sections and writes ``index.html`` plus PNG files into ``folder``.
 
-    def __init__(self, folder, title="minicnn demo"):
+    ``intro``: paragraphs (strings) shown under the title, before a table of
+    contents of the sections.  ``log``: a callable given one line per section
+    as it starts (e.g. ``print``), so a long report does not look hung.
+    """
+
+    def __init__(self, folder, title="minicnn demo", intro=(), log=None):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.title = title
+        self.intro = list(intro)
+        self.log = log
         self._parts = []
         self._names = set()
+        self._toc = []
+        self._t0 = time.perf_counter()
 
     def section(self, title, text=None):
-        """Start a section with a heading and an optional paragraph."""
-        self._parts.append(f"<h2>{html.escape(title)}</h2>")
+        """Start a section with a heading (listed in the table of contents) and an
+        optional paragraph."""
+        anchor = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-") or "section"
+        while anchor in {a for a, _ in self._toc}:
+            anchor += "-2"
+        self._toc.append((anchor, title))
+        if self.log is not None:
+            self.log(f"[{time.perf_counter() - self._t0:6.1f} s] {title}")
+        self._parts.append(f'<h2 id="{anchor}">{html.escape(title)}</h2>')
         if text:
             self._parts.append(f"<p>{html.escape(text)}</p>")
 
@@ -57,12 +75,19 @@ class Report:
 
     def write(self):
         """Write index.html and return its path."""
-        body = "\n".join(self._parts)
+        intro = "".join(f"<p>{html.escape(p)}</p>" for p in self.intro)
+        toc = ""
+        if self._toc:
+            toc = ("<nav><h2>Contents</h2><ol>" + "".join(
+                f'<li><a href="#{a}">{html.escape(t)}</a></li>' for a, t in self._toc)
+                + "</ol></nav>")
+        body = intro + toc + "\n".join(self._parts)
         page = (
             "<!doctype html><html><head><meta charset='utf-8'>"
             f"<title>{html.escape(self.title)}</title><style>"
             "body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}"
-            "figure{display:inline-block;margin:6px;vertical-align:top}"
+            "figure{display:inline-block;margin:6px;vertical-align:top;max-width:100%}"
+            "img{max-width:100%;height:auto}"
             "figcaption{font-size:12px;max-width:260px}"
             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px}"
             f"</style></head><body><h1>{html.escape(self.title)}</h1>\n{body}\n</body></html>")

@@ -1,5 +1,30 @@
 """Command-line families; see :mod:`minicnn.cli` for the protocol."""
 import argparse
+import importlib
+
+#: Command modules in the order their commands and demo sections appear.
+COMMAND_MODULES = (
+    "classify",
+    "data_cmd",
+    "weights_cmd",
+    "attribution",
+    "synthesis",
+    "activations",
+    "style",
+    "fast_style",
+)
+
+
+def command_modules():
+    """The command modules that exist (a family not yet installed is skipped)."""
+    mods = []
+    for name in COMMAND_MODULES:
+        try:
+            mods.append(importlib.import_module(f"minicnn.commands.{name}"))
+        except ModuleNotFoundError as exc:
+            if exc.name != f"minicnn.commands.{name}":
+                raise
+    return mods
 
 
 def add_common(parser, out=True, seed=False, layer=False, steps=False):

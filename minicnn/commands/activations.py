@@ -66,7 +66,8 @@ def register(sub):
 
 def _add_folder(p, default="sample", help_extra=""):
     p.add_argument("--folder", default=default,
-                   help="image folder (default: the shared imagenet_sample)" + help_extra
+                   help="image folder (default: the ImageNet sample when this machine has it, "
+                   "else the embedded photos)" + help_extra
                    if default else "image folder" + help_extra)
     p.add_argument("--limit", type=positive_int, default=None,
                    help="use only the first N images of the folder")
@@ -88,17 +89,23 @@ def _add_features(p):
 # ------------------------------------------------------------------ helpers
 def _folder_paths(args):
     """The image files the command works on, and their class labels (or None)."""
-    from ..data import data_dir
+    from ..data import available_images
     from ..techniques.features import list_image_files, restricted_imagenet_group
     folder = args.folder
     if folder in (None, "sample"):
-        folder = data_dir(required=True) / "imagenet_sample"
-    folder = Path(folder)
-    paths = list_image_files(folder)
-    labels = _read_labels(folder, paths)
+        images = available_images("dataset")
+        paths = list(images)
+        labels = images.labels if images.has_labels else None
+    else:
+        folder = Path(folder)
+        paths = list_image_files(folder)
+        labels = _read_labels(folder, paths)
     if getattr(args, "superclasses", False):
         if labels is None:
-            raise ValueError(f"--superclasses needs a labels.tsv (file, class_index) in {folder}")
+            raise ValueError(f"--superclasses needs a labels.tsv (file, class_index) in "
+                             f"{folder if folder not in (None, 'sample') else 'the folder'}; "
+                             "the embedded images have none: pass --folder DIR or run "
+                             "`python -m minicnn data fetch imagenet-sample`")
         keep = restricted_imagenet_group(labels) >= 0
         paths = [p for p, k in zip(paths, keep) if k]
         labels = labels[keep]
@@ -295,35 +302,36 @@ def demo_section(cnn, report, args):
     import argparse
     import warnings
 
-    from ..data import data_dir, load_image
+    from ..data import available_images, load_image
     from ..techniques.activations import activation_maps, zero_fraction
     from ..techniques.filters import activation_grid, filter_grid
     from ..techniques.patches import patch_grid
     quick = bool(getattr(args, "quick", False))
-    root = data_dir()
     report.section("Filters", "conv1's 64 RGB 3x3 filters (colour tiles, each min-max "
                    "scaled) and the first fire2/expand3x3 filters as grey tiles, one per "
                    "input channel (a row per filter).")
     report.image("act_filters_conv1", filter_grid(cnn.params["conv1/W"], upscale=8))
     report.image("act_filters_fire2", filter_grid(cnn.params["fire2/expand3x3/W"], upscale=4,
                                                   max_filters=8, max_channels=16))
-    if root is None:
-        report.text("(no shared data folder: activation sections skipped)")
-        return
-    kitten = load_image(root / "images" / "kitten.jpg")
-    a = activation_maps(cnn, kitten, "fire2")
+    photo = pick_image("kitten", "chelsea")
+    a = activation_maps(cnn, load_image(photo), "fire2")
     zf = zero_fraction(a)
-    report.section("Activation maps", f"The 128 channels of fire2 for the kitten; "
+    report.section("Activation maps", f"The 128 channels of fire2 for {photo.stem}; "
                    f"{zf.mean():.0%} of the values are zero (ReLU off), "
                    f"{int((zf == 1).sum())} channels are all zero on this image.")
-    report.image("act_fire2_kitten", activation_grid(a, upscale=2))
+    report.image(f"act_fire2_{photo.stem}", activation_grid(a, upscale=2))
 
-    ns = argparse.Namespace(folder="sample", limit=None, superclasses=True, batch_size=16,
-                            n_jobs=1, cache_dir=None, pool="avg", no_cache=False)
+    dataset = available_images("dataset")
+    ns = argparse.Namespace(folder="sample", limit=None, superclasses=dataset.has_labels,
+                            batch_size=16, n_jobs=1, cache_dir=None, pool="avg", no_cache=False)
     paths, labels = _folder_paths(ns)
-    n_patch = 8 if quick else 48
+    if labels is None:
+        labels = np.full(len(paths), -1)
+        report.text(f"The dataset sections below use the {len(paths)} embedded images; "
+                    f"{dataset.hint}.")
+    n_patch = min(len(paths), 8 if quick else 48)
     report.section("Maximally activating patches", f"Top receptive-field crops over "
-                   f"{n_patch} ImageNet photos, one row per channel (grey: outside the "
+                   f"{n_patch} photos, one row per channel (grey: outside the "
                    "image).")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -335,8 +343,10 @@ def demo_section(cnn, report, args):
     n = 24 if quick else len(paths)
     sel = paths[::max(1, len(paths) // n)][:n]
     sel_labels = labels[::max(1, len(paths) // n)][:n]
-    fig, agreement = neighbors_report(cnn, ns, sel, sel_labels, "fire9", 5, 4, progress=False)
-    text = f"Over {len(sel)} photos of the nine restricted-ImageNet groups (pooled fire9)."
+    fig, agreement = neighbors_report(cnn, ns, sel, sel_labels if dataset.has_labels else None,
+                                      "fire9", 5, 4, progress=False)
+    text = (f"Over {len(sel)} photos of the nine restricted-ImageNet groups (pooled fire9)."
+            if dataset.has_labels else f"Over the {len(sel)} embedded images (pooled fire9).")
     if agreement and "feature/superclass" in agreement:
         text += (f" Neighbours sharing the query's group (k=5): feature space "
                  f"{agreement['feature/superclass']:.2f}, pixel space "

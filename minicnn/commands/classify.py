@@ -35,35 +35,58 @@ def run_classify(args):
 
 
 def demo_section(cnn, report, args):
-    """Classify the bundled sample photos and show conv1's filters."""
-    from ..data import load_image, sample_photos
-    from ..techniques.filters import filter_grid
-    photos = sample_photos()
-    report.section("Classification", "Top-5 classes of the sample photos that "
-                   "scikit-learn ships, with SqueezeNet 1.1.")
+    """Classify the photos this machine has."""
+    from ..data import available_images, load_image
+    photos = available_images("photos", limit=4 if getattr(args, "quick", False) else 8)
+    report.section("Classification", f"Top-5 classes of {len(photos)} photos "
+                   f"({photos.source}), with SqueezeNet 1.1.")
     for path in photos:
         img = load_image(path)
         x = cnn.preprocess(img)
         pred = cnn.predict(x)
         caption = ", ".join(f"{n} {p:.1%}" for n, p in zip(pred.names[0], pred.probabilities[0]))
         report.image(f"classify_{Path(path).stem}", cnn.deprocess(x), caption=caption)
-    report.section("conv1 filters", "The 64 RGB 3x3 filters of the first layer, each "
-                   "min-max scaled (oriented edges and colour blobs).")
-    report.image("conv1_filters", filter_grid(cnn.params["conv1/W"], upscale=8))
 
 
 def run_demo(args):
     import numpy as np
 
-    from ..cli import command_modules
+    from . import command_modules
     from ..report import Report
-    cnn = load_model(args)
+    from ..data import available_images
+    from ..weights import describe_weights
+    modules = [m for m in command_modules() if hasattr(m, "demo_section")]
+    families = [m.__name__.rsplit(".", 1)[-1] for m in modules]
     only = set(args.only.split(",")) if args.only else None
-    report = Report(args.out, title="minicnn demo: visualizing and understanding SqueezeNet")
+    if only is not None and not only <= set(families):
+        raise ValueError(f"--only: unknown families {', '.join(sorted(only - set(families)))}; "
+                         f"choose from {', '.join(families)}")
+    cnn = load_model(args)
+    weights = describe_weights(cnn.meta)
+    photos, dataset = available_images("photos"), available_images("dataset")
+    print(f"weights: {weights}")
+    print(f"images: photos from {photos.source}, dataset of {len(dataset)} from "
+          f"{dataset.source}")
+    intro = [
+        "Every technique of cs231n's lecture 'Visualizing and Understanding' on a pretrained "
+        "SqueezeNet 1.1, computed on this machine's CPU with minicnn's explicit forward and "
+        "backward passes: what the network sees (classification, filters, activations, "
+        "maximally activating patches, nearest neighbours, t-SNE), which pixels matter "
+        "(saliency, guided backprop, Grad-CAM, occlusion, segmentation), images made by "
+        "gradient ascent (class visualization, fooling images, DeepDream, feature inversion) "
+        "and style (texture synthesis, neural and fast style transfer).",
+        f"Weights: {weights}.",
+        f"Images: photos from {photos.source} ({', '.join(photos.names[:6])}"
+        f"{', ...' if len(photos) > 6 else ''}); dataset sections use {len(dataset)} images "
+        f"from {dataset.source}." + (f" For more: {dataset.hint}." if dataset.hint else ""),
+        ("Quick mode: fewer iterations and smaller images than the full demo."
+         if args.quick else "Full settings (`make demo`)."),
+    ]
+    report = Report(args.out, title="minicnn demo: visualizing and understanding SqueezeNet",
+                    intro=intro, log=print)
     args.rng = np.random.default_rng(args.seed)
-    for mod in command_modules():
-        family = mod.__name__.rsplit(".", 1)[-1]
-        if hasattr(mod, "demo_section") and (only is None or family in only):
+    for mod, family in zip(modules, families):
+        if only is None or family in only:
             mod.demo_section(cnn, report, args)
     path = report.write()
     print(f"wrote {path}")

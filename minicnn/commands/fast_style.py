@@ -2,7 +2,7 @@
 import time
 from pathlib import Path
 
-from . import IMAGE_HELP, add_common, load_input, load_model, positive_int
+from . import IMAGE_HELP, add_common, load_input, load_model, pick_image, positive_int
 
 
 def _widths(text):
@@ -133,20 +133,20 @@ def demo_section(cnn, report, args):
     """Shipped fast style networks on a content photo, and a blend of styles."""
     import numpy as np
 
-    from ..data import data_dir, load_image
+    from ..data import load_image
     from ..techniques.fast_style import CONDITIONAL_NETWORK, STYLES, TRANSFORMER_DIR, \
         stylize
     from ..models.transformer import TransformerNet
-    root = data_dir()
     report.section("Fast style transfer", "Johnson et al. (2016): a feed-forward transformer "
                    "network trained with SqueezeNet's perceptual losses stylizes a photo in "
                    "one forward pass; conditional instance norm (Dumoulin et al. 2017) holds "
                    "several styles in one network and blends them.")
-    if root is None or not (TRANSFORMER_DIR / CONDITIONAL_NETWORK).is_file():
-        report.text("Shipped networks or shared images not found; section skipped.")
+    if not (TRANSFORMER_DIR / CONDITIONAL_NETWORK).is_file():
+        report.text(f"The shipped networks are missing from {TRANSFORMER_DIR}; "
+                    "section skipped (reinstall minicnn).")
         return
     size = 160 if getattr(args, "quick", False) else 320
-    img = load_image(root / "images" / "styles" / "tubingen.jpg", size=size)
+    img = load_image(pick_image("tubingen", "chelsea"), size=size)
     report.image("fast_style_content", img, caption="content")
     rows = []
     for name in STYLES:

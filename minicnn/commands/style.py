@@ -2,14 +2,14 @@
 
     python -m minicnn texture brick                         # Efros-Leung, 64x64
     python -m minicnn texture path/to/img.png --method gram --steps 200
-    python -m minicnn style tubingen starry_night           # cs231n's starry_night preset
-    python -m minicnn style --preset composition_vii
+    python -m minicnn style chelsea starry_night            # cs231n's starry_night preset
+    python -m minicnn style --preset composition_vii        # on tubingen, else chelsea
     python -m minicnn style photo.jpg starry_night the_scream --blend 0.7,0.3 --keep-colors
 """
 import argparse
 from pathlib import Path
 
-from . import add_common, load_model, positive_int
+from . import add_common, input_path, load_model, pick_image, positive_int
 
 #: texture synthesis methods (string registry)
 TEXTURE_METHODS = ("efros-leung", "gram")
@@ -28,8 +28,8 @@ def _weights(text):
 def register(sub):
     p = sub.add_parser("texture", help="texture synthesis: Efros-Leung (1999) or Gram "
                                        "matrices (Gatys et al. 2015)")
-    p.add_argument("source", help="texture image path, or brick / grass / gravel from the "
-                                  "shared data, or a style name for --method gram")
+    p.add_argument("source", help="texture image path, or brick / grass / gravel "
+                                  "(scikit-image), or a painting name for --method gram")
     p.add_argument("--method", choices=TEXTURE_METHODS, default="efros-leung")
     p.add_argument("--size", type=positive_int, default=64,
                    help="output side in pixels (default 64)")
@@ -47,7 +47,8 @@ def register(sub):
     p = sub.add_parser("style", help="neural style transfer (Gatys et al. 2016), cs231n "
                                      "presets, style blends")
     p.add_argument("content", nargs="?", default=None,
-                   help="content image path or name (default: the preset's, tubingen)")
+                   help="content image path or name (default: tubingen when this machine "
+                        "has it, else chelsea)")
     p.add_argument("styles", nargs="*", help="style image paths or names "
                    "(composition_vii, the_scream, starry_night)")
     p.add_argument("--preset", default=None,
@@ -73,10 +74,9 @@ def register(sub):
 
 # --------------------------------------------------------------------------- texture
 def _texture_source(name):
-    from ..data import data_dir, load_image
+    from ..data import load_image
     if name in TEXTURE_NAMES and not Path(name).exists():
-        root = data_dir(required=True)
-        return load_image(root / "images" / "textures" / f"{name}.png")
+        return load_image(input_path(name))
     from ..techniques.style import load_style_image
     return load_style_image(name)
 
@@ -129,9 +129,8 @@ def run_style(args):
         preset = first if first in PRESETS else "starry_night"
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; available presets: {', '.join(PRESETS)}")
-    overrides = {}
-    if args.content is not None:
-        overrides["content"] = args.content
+    overrides = {"content": args.content if args.content is not None
+                 else str(pick_image("tubingen", "chelsea"))}
     if args.styles:
         overrides["styles"] = list(args.styles) if len(args.styles) > 1 else args.styles[0]
     for key in ("image_size", "style_size", "content_weight", "style_weights", "tv_weight",
@@ -171,14 +170,10 @@ def demo_section(cnn, report, args):
 
     import numpy as np
 
-    from ..data import data_dir, load_image, resize_short_side
+    from ..data import load_image, resize_short_side
     from ..techniques.style import style_transfer_preset
     from ..techniques.texture import TEXTURE_BACKEND, efros_leung, texture_synthesis
-    root = data_dir()
-    if root is None:
-        report.section("Texture synthesis and style transfer",
-                       "Skipped: the shared data folder was not found (set MINICNN_DATA).")
-        return
+    content = pick_image("tubingen", "chelsea")
     quick = getattr(args, "quick", False)
     seed = int(args.rng.integers(1 << 31)) if hasattr(args, "rng") else 0
     report.section("Texture synthesis: Efros & Leung (1999)",
@@ -186,7 +181,7 @@ def demo_section(cnn, report, args):
                    f"window, from a {32 if quick else 64}-pixel source "
                    f"({TEXTURE_BACKEND} window-search kernel).")
     for name in ("brick",) if quick else ("brick", "grass", "gravel"):
-        src = resize_short_side(load_image(root / "images" / "textures" / f"{name}.png"),
+        src = resize_short_side(load_image(input_path(name)),
                                 32 if quick else 64)
         t = time.perf_counter()
         out = efros_leung(src, 32 if quick else 64, window=11, rng=seed)
@@ -213,7 +208,7 @@ def demo_section(cnn, report, args):
                      caption="layers " + ", ".join(layers))
 
     report.section("Neural style transfer (Gatys et al. 2016)",
-                   f"cs231n's three parameter sets on Tubingen, {iters} iterations, "
+                   f"cs231n's three parameter sets on {content.stem}, {iters} iterations, "
                    "one forward and one backward pass per iteration; a 50/50 blend of "
                    "Starry Night and The Scream; Starry Night keeping the photo's colours.")
     rows = []
@@ -222,21 +217,22 @@ def demo_section(cnn, report, args):
     for preset in presets:
         history = []
         t = time.perf_counter()
-        x = style_transfer_preset(cnn, preset, iterations=iters, history=history, **size)
+        x = style_transfer_preset(cnn, preset, content=str(content), iterations=iters,
+                                  history=history, **size)
         dt = time.perf_counter() - t
         change = history[-1]["style"] / history[0]["style"] - 1
         rows.append((preset, f"{dt:.1f}", f"{change:+.1%}"))
         report.image(f"style_{preset}", cnn.deprocess(x), caption=f"{preset}: style loss "
                      f"{change:+.0%} in {dt:.1f} s")
     if not quick:
-        x = style_transfer_preset(cnn, "starry_night", styles=["starry_night", "the_scream"],
-                                  blend=[0.5, 0.5])
+        x = style_transfer_preset(cnn, "starry_night", content=str(content),
+                                  styles=["starry_night", "the_scream"], blend=[0.5, 0.5])
         report.image("style_blend_starry_scream", cnn.deprocess(x),
                      caption="blend 0.5 starry night + 0.5 the scream")
-        x = style_transfer_preset(cnn, "starry_night", keep_colors=True)
+        x = style_transfer_preset(cnn, "starry_night", content=str(content), keep_colors=True)
         report.image("style_starry_keep_colors", cnn.deprocess(x),
                      caption="starry night, content colours kept")
-        x = style_transfer_preset(cnn, "feature_inversion", rng=seed)
+        x = style_transfer_preset(cnn, "feature_inversion", content=str(content), rng=seed)
         report.image("style_feature_inversion", cnn.deprocess(x),
                      caption="feature inversion of fire2 from noise")
     report.table(rows, header=("preset", "seconds", "style loss change"))

@@ -72,6 +72,18 @@ def load_squeezenet(weights=None, dtype="float32", fetch=True):
     return SqueezeNet(params, meta=meta, class_names=imagenet_class_names())
 
 
+def _weights_in_use():
+    """One line: the weights :func:`load_squeezenet` would load now (never downloads)."""
+    from . import weights as W
+    try:
+        path = W.find_or_fetch(None, fetch=False)
+        _, meta = W.load_weights(path)
+    except W.WeightsError:
+        return ("none yet (the first load_squeezenet() fetches them; "
+                "`python -m minicnn weights --source caffe` does it now)")
+    return W.describe_weights(meta, path)
+
+
 def show_config(file=None):
     """Print (and return) which kernel backend, BLAS and thread settings are active."""
     import os
@@ -85,6 +97,12 @@ def show_config(file=None):
     describe = getattr(_kernels, "describe", None)
     if callable(describe):
         lines.append(describe())
+    lines.append(f"weights: {_weights_in_use()}")
+    from .data import available_images, data_dir
+    root = data_dir()
+    lines.append(f"data folder: {root if root is not None else 'none (embedded images)'}; "
+                 f"dataset: {len(available_images('dataset'))} images "
+                 f"({available_images('dataset').source})")
     for var in ("MINICNN_PURE_NUMPY", "MINICNN_REQUIRE_EXT", "MINICNN_DATA", "OMP_NUM_THREADS",
                 "OPENBLAS_NUM_THREADS"):
         if os.environ.get(var):

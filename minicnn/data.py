@@ -13,7 +13,7 @@ import numpy as np
 __all__ = ["data_dir", "data_roots", "load_image", "save_image", "to_rgb", "resize_short_side",
            "center_crop", "prepare_images", "list_images", "IMAGE_EXTENSIONS",
            "imagenet_class_names", "imagenet_sample", "sample_photos", "available_images",
-           "find_image", "image_names", "embedded_image_path", "ImageSet", "EMBEDDED_IMAGES",
+           "find_image", "pick_image", "image_names", "embedded_image_path", "ImageSet", "EMBEDDED_IMAGES",
            "CS231N_IMAGES", "IMAGE_KINDS", "PACKAGE_DATA", "shipped_weights_dir"]
 
 #: Data shipped inside the package: the class table and the three paintings.
@@ -354,6 +354,19 @@ def find_image(name):
         return embedded_image_path(name)
     raise ValueError(f"unknown image name {name!r}; known names: "
                      f"{', '.join(list(CS231N_IMAGES) + list(EMBEDDED_IMAGES))}")
+
+
+def pick_image(*names):
+    """Path of the first named image this machine has, e.g. ``pick_image("kitten",
+    "chelsea")``: the cs231n kitten when present, else the embedded cat."""
+    if not names:
+        raise ValueError("pick_image needs at least one image name")
+    for name in names[:-1]:
+        try:
+            return find_image(name)
+        except FileNotFoundError:
+            continue
+    return find_image(names[-1])
 
 
 def image_names():

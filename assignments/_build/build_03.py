@@ -31,7 +31,7 @@ except ImportError:                      # running from a source checkout
     sys.path.insert(0, os.path.abspath(".."))
     import minicnn
 import numpy as np
-from minicnn.data import data_dir, load_image, imagenet_sample
+from minicnn.data import available_images, load_image, pick_image
 from minicnn.plotting import pyplot, show_images, show_embedding, show_neighbor_rows
 from minicnn.techniques import (filter_grid, activation_grid, receptive_fields, activation_maps,
                                 activation_stats, zero_fraction, top_patches, patch_images,
@@ -41,13 +41,13 @@ from minicnn.techniques import (filter_grid, activation_grid, receptive_fields, 
 from minicnn.techniques.features import restricted_imagenet_group, RESTRICTED_IMAGENET
 plt = pyplot()
 QUICK = os.environ.get("MINICNN_QUICK") == "1"
-DATA = data_dir(required=True)
 CACHE = tempfile.mkdtemp(prefix="nb03-features-")   # keep the feature cache out of the repo
 warnings.simplefilter("ignore", UserWarning)
 cnn = minicnn.load_squeezenet()
-paths, labels = imagenet_sample()
+dataset = available_images("dataset")       # the ImageNet sample, else the embedded photos
+paths, labels = list(dataset), dataset.labels
 groups = restricted_imagenet_group(labels)
-print("QUICK" if QUICK else "full run", "-", len(paths), "ImageNet photos,",
+print("QUICK" if QUICK else "full run", "-", len(paths), "photos from", dataset.source + ",",
       int((groups >= 0).sum()), "in the nine superclasses")
 """),
     ("md", """
@@ -85,7 +85,7 @@ Every channel of `fire2` for the kitten, each min-max scaled (black = zero). Bel
 zeros per channel, and the channels that stay zero on every one of a few photos ("dead" for
 these images)."""),
     ("code", """
-kitten = load_image(DATA / "images" / "kitten.jpg")
+kitten = load_image(pick_image("kitten", "chelsea"))
 a = activation_maps(cnn, kitten, "fire2")
 zf = zero_fraction(a)
 print(a.shape, f"min {a.min():.1f} (post-ReLU)", f"- {zf.mean():.0%} zeros on average")
@@ -125,9 +125,9 @@ run is instant; `n_jobs=2` splits the work over two processes). The pixel-space 
 "restricted ImageNet" superclasses (dog, cat, frog, turtle, bird, primate, fish, crab, insect).
 Pooling matters: the flattened 86528-d map weighs *where* things are, not *what* they are."""),
     ("code", """
-sel = np.flatnonzero(groups >= 0)
+sel = np.flatnonzero(groups >= 0) if dataset.has_labels else np.arange(len(paths))
 if QUICK:
-    sel = sel[::12][:16]
+    sel = sel[::12][:16] if len(sel) > 32 else sel
 sel_paths = [paths[i] for i in sel]
 g = groups[sel]
 feats = extract_features(cnn, sel_paths, "fire9", cache_dir=CACHE)
@@ -135,8 +135,11 @@ pix = pixel_features(sel_paths, size=32)
 rows = np.arange(len(sel))
 _, fi = nearest_neighbors(feats, rows, k=5, exclude_self=True)
 _, pi = nearest_neighbors(pix, rows, k=5, exclude_self=True)
-print(f"{len(sel)} photos; neighbours in the same superclass: "
-      f"features {neighbor_agreement(g, fi):.2f}, pixels {neighbor_agreement(g, pi):.2f}")
+if dataset.has_labels:
+    print(f"{len(sel)} photos; neighbours in the same superclass: "
+          f"features {neighbor_agreement(g, fi):.2f}, pixels {neighbor_agreement(g, pi):.2f}")
+else:
+    print(f"{len(sel)} unlabelled photos ({dataset.hint})")
 th = thumbnails(sel_paths, size=64)
 q = rows[:: max(1, len(rows) // 4)][:4]
 show_neighbor_rows(th[q], th[fi[q]], th[pi[q]]);

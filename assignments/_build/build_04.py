@@ -29,7 +29,7 @@ import os
 import numpy as np
 import matplotlib.pyplot as plt
 import minicnn
-from minicnn.data import imagenet_sample, load_image
+from minicnn.data import available_images, load_image
 from minicnn.plotting import colorize, overlay_heatmap, show_attributions
 from minicnn.techniques import (saliency_map, neuron_gradients, receptive_field, gradcam,
                                 guided_gradcam, smoothgrad, integrated_gradients,
@@ -38,8 +38,11 @@ from minicnn.techniques.attribution import gradient_to_image, class_score_gradie
 
 QUICK = os.environ.get("MINICNN_QUICK") == "1"
 cnn = minicnn.load_squeezenet()
-paths, labels = imagenet_sample(limit=2 if QUICK else 5)
-x = cnn.preprocess([load_image(p) for p in paths])        # (N, 3, 224, 224) float32
+dataset = available_images("dataset", limit=2 if QUICK else 5)   # ImageNet sample or embedded
+paths = list(dataset)
+x = cnn.preprocess([load_image(p) for p in paths])        # (N, 3, S, S) float32, S the crop
+# the label where known, else the model's top class
+labels = np.where(dataset.labels >= 0, dataset.labels, cnn.predict(x, top=1).indices[:, 0])
 images = list(cnn.deprocess(x)) if len(x) > 1 else [cnn.deprocess(x)]
 pred = cnn.predict(x, top=1)
 for p, y, name, prob in zip(paths, labels, pred.names, pred.probabilities):

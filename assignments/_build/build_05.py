@@ -35,7 +35,7 @@ import os
 import numpy as np
 import matplotlib.pyplot as plt
 import minicnn
-from minicnn.data import data_dir, imagenet_sample, load_image
+from minicnn.data import available_images, load_image, pick_image
 from minicnn.plotting import show_images
 from minicnn.techniques import (class_visualization, make_fooling_image, fgsm, deepdream,
                                 invert_features)
@@ -44,7 +44,6 @@ from minicnn.techniques.regularizers import pixel_scale, tv_norm
 
 QUICK = os.environ.get("MINICNN_QUICK") == "1"
 cnn = minicnn.load_squeezenet()
-IMAGES = data_dir(required=True) / "images"
 print(cnn)
 """),
     ("md", """
@@ -130,10 +129,13 @@ fails: the scores of neighbouring fish classes (puffer) rise along with the stin
 ahead for 100 steps (PyTorch with the same procedure ends the same way); the margin objective
 flips it in 4 steps."""),
     ("code", """
-paths, labels = imagenet_sample()
-keep = [100, 500] if QUICK else list(range(0, 1000, 100))   # 10 photos across the classes
+dataset = available_images("dataset")      # the ImageNet sample, else the embedded photos
+paths = list(dataset)
+step = max(1, len(paths) // 10)
+keep = list(range(0, len(paths), step))[:2 if QUICK else 10]   # photos across the classes
 x = cnn.preprocess([load_image(paths[i]) for i in keep])
-y = labels[keep]
+# true class: the label where known, else the model's top prediction
+y = np.where(dataset.labels[keep] >= 0, dataset.labels[keep], cnn.predict(x, top=1).indices[:, 0])
 for objective in ["target", "margin"]:
     x_fool, info = make_fooling_image(cnn, x, 6, y=y, objective=objective, return_info=True)
     print(f"objective {objective!r}\\n{'photo':36s} steps  fooled  mean |dx|  max |dx|  "
@@ -188,7 +190,7 @@ processed over octaves (each 1.4x smaller) from coarse to fine, carrying the dre
 eyes, fur and animal parts."""),
     ("code", """
 size = 160 if QUICK else 384
-sky = cnn.preprocess(load_image(IMAGES / "sky.jpg"), size=size, crop=None)
+sky = cnn.preprocess(load_image(pick_image("sky", "coffee")), size=size, crop=None)
 layers = ["fire5"] if QUICK else ["fire3", "fire5", "fire7"]
 dreams = [deepdream(cnn, sky, layer, iterations=3 if QUICK else 10, octaves=2 if QUICK else 3,
                     rng=0) for layer in layers]
@@ -201,7 +203,7 @@ product with the features of a guide image, $\\sum_i \\max_j \\langle a_i, g_j \
 the injected gradient at position $i$ is the guide feature vector $g_j$ it matches best."""),
     ("code", """
 gsize = 128 if QUICK else 224
-guide = cnn.preprocess(load_image(IMAGES / "kitten.jpg"), size=gsize, crop=gsize)
+guide = cnn.preprocess(load_image(pick_image("kitten", "chelsea")), size=gsize, crop=gsize)
 d = deepdream(cnn, sky, "fire5", iterations=3 if QUICK else 10, octaves=2 if QUICK else 3,
               guide=guide, rng=0)
 show_images([cnn.deprocess(guide), cnn.deprocess(d)], ["guide", "guided dream at fire5"],
@@ -224,7 +226,7 @@ steps. Shallow layers keep almost everything; deeper ones keep the layout and pa
 colour and fine detail are lost: what the network considers irrelevant to its task."""),
     ("code", """
 size = 96 if QUICK else 160
-x0 = cnn.preprocess(load_image(IMAGES / "kitten.jpg"), size=size, crop=size)
+x0 = cnn.preprocess(load_image(pick_image("kitten", "chelsea")), size=size, crop=size)
 layers = ["conv1", "fire5"] if QUICK else ["conv1", "fire3", "fire5", "fire7", "fire9"]
 kw = dict(INVERSION_DEFAULTS, iterations=25 if QUICK else 200)
 recs = []

@@ -25,12 +25,11 @@ import os, time
 import numpy as np
 import matplotlib.pyplot as plt
 import minicnn
-from minicnn.data import data_dir, load_image, resize_short_side, center_crop
+from minicnn.data import find_image, load_image, pick_image, resize_short_side, center_crop
 from minicnn.losses import gram_forward, gram_backward, gram_matrix, tv_loss, content_loss
 from minicnn.gradient_check import eval_numerical_gradient_array, eval_numerical_gradient, rel_error
 from minicnn.plotting import show_images, show_loss_curves
 QUICK = os.environ.get("MINICNN_QUICK") == "1"
-DATA = data_dir(required=True)
 rng = np.random.default_rng(0)
 cnn = minicnn.load_squeezenet()
 print("QUICK" if QUICK else "full run")
@@ -84,7 +83,7 @@ from minicnn.techniques.texture import TEXTURE_BACKEND
 src_size, out_size = (24, 24) if QUICK else (64, 64)
 sources, results, titles = [], [], []
 for name in ["brick", "gravel"] if QUICK else ["brick", "grass", "gravel"]:
-    src = center_crop(resize_short_side(load_image(DATA / "images/textures" / f"{name}.png"), src_size), src_size)
+    src = center_crop(resize_short_side(load_image(find_image(name)), src_size), src_size)
     t = time.perf_counter()
     out = efros_leung(src, out_size, window=7 if QUICK else 11, rng=0)
     sources.append(src); results.append(out)
@@ -131,11 +130,12 @@ sets are presets (`composition_vii`, `the_scream`, `starry_night`)."""),
 from minicnn.techniques.style import style_transfer_preset, PRESETS
 iters = 8 if QUICK else 200
 small = {"image_size": 48, "style_size": 64, "decay_lr_at": 7, "clamp_until": 7} if QUICK else {}
-images, titles, histories = [load_image(DATA / "images/styles/tubingen.jpg")], ["content"], {}
+CONTENT = str(pick_image("tubingen", "chelsea"))      # cs231n's photo, else the embedded cat
+images, titles, histories = [load_image(CONTENT)], ["content"], {}
 for preset in ["starry_night"] if QUICK else ["composition_vii", "the_scream", "starry_night"]:
     history = []
     t = time.perf_counter()
-    x = style_transfer_preset(cnn, preset, iterations=iters, history=history, **small)
+    x = style_transfer_preset(cnn, preset, content=CONTENT, iterations=iters, history=history, **small)
     images.append(cnn.deprocess(x)); histories[preset] = history
     titles.append(f"{preset} ({time.perf_counter() - t:.0f}s, style -{1 - history[-1]['style'] / history[0]['style']:.0%})")
 show_images(images, titles, size=3.2)
@@ -154,16 +154,16 @@ show_loss_curves(histories[preset], title=preset);
     ("code", """
 images, titles = [], []
 iters = 4 if QUICK else 200
-x = style_transfer_preset(cnn, "feature_inversion", iterations=iters, rng=0, **small)
+x = style_transfer_preset(cnn, "feature_inversion", content=CONTENT, iterations=iters, rng=0, **small)
 images.append(cnn.deprocess(x)); titles.append("feature inversion (fire2)")
-x = style_transfer_preset(cnn, "starry_night", styles=["starry_night", "the_scream"],
+x = style_transfer_preset(cnn, "starry_night", content=CONTENT, styles=["starry_night", "the_scream"],
                           blend=[0.5, 0.5], iterations=iters, **small)
 images.append(cnn.deprocess(x)); titles.append("blend starry night + scream")
 for style_size in ([] if QUICK else [192, 512]):
-    x = style_transfer_preset(cnn, "starry_night", iterations=iters,
+    x = style_transfer_preset(cnn, "starry_night", content=CONTENT, iterations=iters,
                               **dict(small, style_size=style_size))
     images.append(cnn.deprocess(x)); titles.append(f"style size {style_size}")
-x = style_transfer_preset(cnn, "starry_night", keep_colors=True, iterations=iters, **small)
+x = style_transfer_preset(cnn, "starry_night", content=CONTENT, keep_colors=True, iterations=iters, **small)
 images.append(cnn.deprocess(x)); titles.append("content colours kept")
 show_images(images, titles, size=3.2)
 """),

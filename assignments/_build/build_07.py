@@ -39,13 +39,12 @@ except ImportError:                       # running from a source checkout
     sys.path.insert(0, os.path.abspath(".."))
     import minicnn
 from minicnn import transformer_layers as tl
-from minicnn.data import data_dir, load_image
+from minicnn.data import available_images, load_image, pick_image
 from minicnn.gradient_check import eval_numerical_gradient_array, rel_error
 from minicnn.models.transformer import TransformerNet
 from minicnn.techniques import fast_style as fs
 from minicnn.plotting import show_images, show_training_history
 QUICK = os.environ.get("MINICNN_QUICK") == "1"
-DATA = data_dir(required=True)
 TMP = Path(tempfile.mkdtemp(prefix="fast_style_"))   # every file this notebook writes
 rng = np.random.default_rng(0)
 cnn = minicnn.load_squeezenet()
@@ -126,7 +125,7 @@ instance norm have no bias (the norm removes any constant). The paper's full wid
 full = TransformerNet((32, 64, 128), 5)
 small = TransformerNet((16, 32, 64), 3)
 print(full); print(small)
-xs = cnn.preprocess(load_image(DATA / "images" / "kitten.jpg"), size=128, crop=128)
+xs = cnn.preprocess(load_image(pick_image("kitten", "chelsea")), size=128, crop=128)
 y, cache = small.forward(xs)
 for name in small.block_names:
     print(f"{name:6s} {cache.activations[name].shape}")
@@ -148,7 +147,7 @@ ends with exactly the weights of an uninterrupted one; we check that below by in
 run (a callback raising `KeyboardInterrupt`, as Ctrl-C would) and resuming it."""),
     ("code", """
 steps = 2 if QUICK else 40
-photos = DATA / "images" / "photos"          # 7 photos: enough for a demonstration
+photos = list(available_images("photos"))    # a dozen photos: enough for a demonstration
 kw = dict(steps=steps, batch_size=1 if QUICK else 2, crop=64 if QUICK else 128,
           widths=(8, 16, 16) if QUICK else (16, 32, 64), res_blocks=1 if QUICK else 3,
           learning_rate=2e-3, checkpoint_every=1 if QUICK else 10, seed=0)
@@ -191,7 +190,7 @@ Starry Night and The Scream, and one *conditional* network holding Composition V
 Scream and Starry Night. They were trained for a short time on a shared 2-core CPU, so they
 capture colours and brush textures more than the full look of the paintings."""),
     ("code", """
-content = load_image(DATA / "images" / "styles" / "tubingen.jpg", size=128 if QUICK else 256)
+content = load_image(pick_image("tubingen", "chelsea"), size=128 if QUICK else 256)
 available = [n for n, (f, _) in fs.STYLES.items() if (fs.TRANSFORMER_DIR / f).is_file()]
 images, titles = [content], ["content"]
 for name in available:

@@ -2,6 +2,8 @@
 import argparse
 import importlib
 
+from ..data import pick_image  # noqa: F401  (used by the command modules)
+
 #: Command modules in the order their commands and demo sections appear.
 COMMAND_MODULES = (
     "classify",
@@ -87,15 +89,3 @@ def load_input(text, size=None):
     """uint8 RGB (H, W, 3) of :func:`input_path` ``(text)``."""
     from ..data import load_image
     return load_image(input_path(text), size=size)
-
-
-def pick_image(*names):
-    """Path of the first named image this machine has (see
-    :func:`minicnn.data.find_image`), e.g. ``pick_image("kitten", "chelsea")``."""
-    from ..data import find_image
-    for name in names[:-1]:
-        try:
-            return find_image(name)
-        except FileNotFoundError:
-            continue
-    return find_image(names[-1])

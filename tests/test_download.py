@@ -24,12 +24,14 @@ class LocalServer:
 
     ``drop_once[path] = n`` makes the next full or ranged response of ``path``
     stop after ``n`` body bytes and close the connection (once).  ``requests``
-    records (path, Range header) of every GET.
+    records (path, Range header) of every GET.  ``delay`` seconds are slept
+    before each 64 KB of a body (to make concurrent clients overlap).
     """
 
-    def __init__(self, files=None, ranges=True):
+    def __init__(self, files=None, ranges=True, delay=0.0):
         self.files = dict(files or {})
         self.ranges = ranges
+        self.delay = delay
         self.drop_once = {}
         self.requests = []
         self.lock = threading.Lock()
@@ -82,7 +84,10 @@ class LocalServer:
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
                     return
-                self.wfile.write(body)
+                for i in range(0, len(body), 1 << 16):
+                    if owner.delay:
+                        time.sleep(owner.delay)
+                    self.wfile.write(body[i:i + (1 << 16)])
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True

@@ -113,22 +113,27 @@ def _fetched_lines():
 
 
 def _embedded_lines():
+    """What minicnn.data.available_images(kind) finds for each kind (data folder, fetched
+    cache or the images embedded in the package); nothing when that API is absent."""
     from .. import data as D
     available = getattr(D, "available_images", None)
     if not callable(available):
         return []
-    try:
-        found = available()
-    except Exception as exc:  # a listing must not fail because of one part
-        return [f"Images shipped with the package: unavailable ({type(exc).__name__}: {exc})"]
-    if isinstance(found, dict):
-        names = [str(k) for k in found]
-    else:
-        names = [getattr(x, "name", str(x)) for x in (found or [])]
-    if not names:
-        return ["Images shipped with the package: none"]
-    shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
-    return [f"Images shipped with the package ({len(names)}): {shown}"]
+    kinds = getattr(D, "IMAGE_KINDS", None) or (None,)
+    lines = ["Images the commands use (minicnn.data.available_images):"]
+    for kind in kinds:
+        try:
+            found = available(kind) if kind is not None else available()
+        except Exception as exc:  # a listing must not fail because of one part
+            lines.append(f"  {kind or 'images':<10} unavailable ({type(exc).__name__}: {exc})")
+            continue
+        names = list(getattr(found, "names", None) or
+                     [getattr(x, "name", str(x)) for x in (found or [])])
+        shown = ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
+        source = getattr(found, "source", None)
+        lines.append(f"  {kind or 'images':<10} {len(names):4d} from "
+                     f"{source or '?'}" + (f": {shown}" if shown else ""))
+    return lines
 
 
 def _weights_lines():

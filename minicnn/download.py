@@ -34,7 +34,7 @@ Errors are :class:`DownloadError`, a subclass of both :class:`OSError` (it is an
 I/O failure: ``except OSError`` catches it) and :class:`RuntimeError` (so the
 command line's error handler, which catches RuntimeError, prints it as
 ``error: ...``).  Its message is ``cannot download URL: REASON`` with REASON one
-of ``no network (...)``, ``connection refused``, ``timeout after N s (...)``,
+of ``no network (...)``, ``connection refused``, ``timeout after N s (...)`` (connecting, waiting for the answer, or mid-transfer),
 ``HTTP 404 Not Found``, ``connection lost after X of Y bytes``,
 ``sha256 mismatch (corrupt or tampered download): got ..., expected ...`` or
 the underlying OS error; ``.url`` and ``.reason`` hold the two parts.
@@ -208,7 +208,8 @@ _NO_NETWORK = {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ENETDOWN, errno.EADD
 
 
 def _reason(exc, phase, connect_timeout, timeout):
-    """A short human reason for ``exc`` raised while ``phase`` ('connect' or 'read')."""
+    """A short human reason for ``exc`` raised while ``phase`` ('connect', 'response'
+    (waiting for the response headers) or 'read' (the body))."""
     if isinstance(exc, urllib.error.HTTPError):
         return f"HTTP {exc.code} {exc.reason}".rstrip()
     if isinstance(exc, urllib.error.URLError):
@@ -223,6 +224,8 @@ def _reason(exc, phase, connect_timeout, timeout):
     if isinstance(exc, TimeoutError):
         if phase == "connect":
             return f"timeout after {connect_timeout:g} s (no answer while connecting; no network?)"
+        if phase == "response":
+            return f"timeout after {timeout:g} s (connected, but the server did not answer)"
         return f"timeout after {timeout:g} s (the server stopped sending)"
     if isinstance(exc, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError,
                         http.client.IncompleteRead, http.client.RemoteDisconnected)):
@@ -387,7 +390,7 @@ def _transfer(opener, url, dest, tmp, offset, validators, timeout, connect_timeo
                              progress, log)
         raise DownloadError(url, _reason(exc, phase, connect_timeout, timeout)) from None
     except (OSError, http.client.HTTPException, ValueError) as exc:
-        phase = "connect" if isinstance(exc, urllib.error.URLError) else "read"
+        phase = "connect" if isinstance(exc, urllib.error.URLError) else "response"
         raise DownloadError(url, _reason(exc, phase, connect_timeout, timeout)) from None
     with resp:
         status = getattr(resp, "status", None) or 200

@@ -23,7 +23,8 @@ class LocalServer:
     ({'/path': bytes}) with Range support (turn it off with ``ranges=False``).
 
     ``drop_once[path] = n`` makes the next full or ranged response of ``path``
-    stop after ``n`` body bytes and close the connection (once).  ``requests``
+    stop after ``n`` body bytes and close the connection (once); ``stall_once[path]
+    = n`` sends ``n`` bytes, then nothing for 3 s (once).  ``requests``
     records (path, Range header) of every GET.  ``delay`` seconds are slept
     before each 64 KB of a body (to make concurrent clients overlap).
     """
@@ -33,6 +34,7 @@ class LocalServer:
         self.ranges = ranges
         self.delay = delay
         self.drop_once = {}
+        self.stall_once = {}
         self.requests = []
         self.lock = threading.Lock()
         owner = self
@@ -49,6 +51,7 @@ class LocalServer:
                 with owner.lock:
                     owner.requests.append((path, rng))
                     drop = owner.drop_once.pop(path, None)
+                    stall = owner.stall_once.pop(path, None)
                 data = owner.files.get(path)
                 if data is None:
                     self.send_error(404)
@@ -83,6 +86,12 @@ class LocalServer:
                     self.wfile.flush()
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                if stall is not None:
+                    self.wfile.write(body[:stall])
+                    self.wfile.flush()
+                    time.sleep(3)
+                    self.close_connection = True
                     return
                 for i in range(0, len(body), 1 << 16):
                     if owner.delay:
@@ -201,7 +210,8 @@ def test_silent_server_times_out_within_the_timeout(tmp_path):
             download(url, tmp_path / "x.zip", timeout=0.5, connect_timeout=0.5, log=None)
         elapsed = time.monotonic() - t0
     assert elapsed < 3, elapsed
-    assert "timeout after 0.5 s" in str(err.value) and url in str(err.value)
+    assert "timeout after 0.5 s (connected, but the server did not answer)" in str(err.value)
+    assert url in str(err.value)
 
 
 def test_connect_timeout_bounds_resolution_and_connect(monkeypatch, tmp_path):
@@ -259,6 +269,22 @@ def test_interrupted_download_leaves_part_and_next_call_resumes(server, tmp_path
     assert dest.read_bytes() == data and not part.exists()
     assert not (tmp_path / "f.bin.part.json").exists()
     assert server.ranged("/f.bin") == ["bytes=120000-"]
+
+
+def test_stalled_transfer_times_out_and_keeps_the_part(server, tmp_path):
+    data = payload()
+    server.files["/f.bin"] = data
+    server.stall_once["/f.bin"] = 80_000
+    t0 = time.monotonic()
+    with pytest.raises(DownloadError, match=r"timeout after 0\.5 s \(the server stopped "
+                                            r"sending\)"):
+        download(server.url("/f.bin"), tmp_path / "f.bin", timeout=0.5, log=None)
+    assert time.monotonic() - t0 < 2.5
+    part = (tmp_path / "f.bin.part").read_bytes()      # what was read before the stall
+    assert 0 < len(part) <= 80_000 and part == data[:len(part)]
+    download(server.url("/f.bin"), tmp_path / "f.bin", log=None)
+    assert (tmp_path / "f.bin").read_bytes() == data
+    assert server.ranged("/f.bin") == [f"bytes={len(part)}-"]
 
 
 def test_server_without_ranges_restarts_cleanly(tmp_path):

@@ -424,9 +424,10 @@ def test_data_command_fetch_and_list(cache, server, capsys, tmp_path):
 
 
 def test_data_command_through_main(cache, server, capsys, monkeypatch):
-    from minicnn import cli
-    if "data_cmd" not in cli.COMMAND_MODULES:
-        monkeypatch.setattr(cli, "COMMAND_MODULES", cli.COMMAND_MODULES + ("data_cmd",))
+    from minicnn import cli, commands
+    if "data_cmd" not in commands.COMMAND_MODULES:       # wired by the command registry
+        monkeypatch.setattr(commands, "COMMAND_MODULES",
+                            commands.COMMAND_MODULES + ("data_cmd",))
     assert cli.main(["data", "fetch", "cs231n", "--no-progress"]) == 0
     assert "cs231n: ready in" in capsys.readouterr().out
     monkeypatch.setitem(DS.DATASETS["cs231n"], "url", f"http://127.0.0.1:{closed_port()}/x")

@@ -409,8 +409,8 @@ def available_images(kind="photos", limit=None):
         names_p, paths_p, labels_p = _embedded("photos")
         names_t, paths_t, labels_t = _embedded("textures")
         out = ImageSet(paths_p + paths_t, labels_p + labels_t, "embedded", kind,
-                       hint=f"the embedded photos only; for 1000 labelled ImageNet photos run "
-                            f"`{FETCH_HINT['imagenet-sample']}` or pass --folder DIR")
+                       hint=f"for 1000 labelled ImageNet photos run "
+                            f"`{FETCH_HINT['imagenet-sample']}` (or pass --folder DIR)")
     elif kind in ("photos", "content"):
         wanted = ("kitten", "sky") if kind == "photos" else ("tubingen",)
         found = [p for p in (_find_in_roots(CS231N_IMAGES[n]) for n in wanted) if p is not None]

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import minicnn
-from minicnn.data import load_image, save_image
+from minicnn.data import find_image, load_image, save_image
 from minicnn.losses import style_loss
 from minicnn.models.transformer import TransformerNet
 from minicnn.techniques import fast_style as fs
@@ -184,7 +184,7 @@ def test_bad_arguments(photos):
                              style_layers=("conv1", "fire99"))
 
 
-def test_unknown_style_lists_available(data):
+def test_unknown_style_lists_available():
     with pytest.raises(ValueError, match="starry_night"):
         fs.stylize(np.zeros((16, 16, 3), np.uint8), "picasso")
     with pytest.raises(ValueError, match="starry_night"):
@@ -249,14 +249,25 @@ def test_shipped_network_files(path):
     assert "training" in net.meta and net.meta["training"]["steps"] > 0
 
 
-def test_shipped_styles_stylize_fast_and_move_towards_the_style(cnn, data):
+def test_shipped_styles_stylize_fast_and_move_towards_the_style(cnn):
     """Each shipped style stylizes the content quickly, and the result's Gram matrices
     are closer to the painting's than the photo's are (style loss with the painting's
     cs231n weights: measured -37% starry_night, -68% the_scream, -16% composition_vii
     through the conditional network, after 260 training steps)."""
     if not all(p.is_file() for p in _shipped()):
         pytest.skip("shipped networks not trained yet")
-    img = load_image(data / "images" / "styles" / "tubingen.jpg", size=192)
+    # The networks were trained with the torchvision SqueezeNet as loss network, on
+    # the figures above measured on tubingen: the claim is about that loss network.
+    from minicnn.weights import source_key
+    if source_key(cnn.meta) != "torchvision":
+        pytest.skip("the shipped networks' style loss is defined by the torchvision loss "
+                    "network they were trained with; needs the torchvision weights "
+                    "(../shared/data, MINICNN_WEIGHTS or `python -m minicnn weights "
+                    "--source torchvision`)")
+    try:
+        img = load_image(find_image("tubingen"), size=192)
+    except FileNotFoundError as exc:
+        pytest.skip(f"needs tubingen: {exc}")
     for name in fs.STYLES:
         t = time.perf_counter()
         out = fs.stylize(img, name)
@@ -274,10 +285,16 @@ def test_shipped_styles_stylize_fast_and_move_towards_the_style(cnn, data):
         assert after < 0.9 * before, (name, before, after)
 
 
-def test_train_style_cli_smoke(tmp_path, data):
+def test_train_style_cli_smoke(tmp_path):
     """Two steps of the CLI on the real loss network, then --resume to 3."""
+    import shutil
+
     from minicnn.cli import main
-    folder = data / "images" / "photos"
+    from minicnn.data import available_images
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for p in available_images("photos", limit=7):
+        shutil.copy(p, folder / p.name)
     args = ["train-style", "--style", "the_scream", "--content", str(folder), "--steps", "2",
             "--crop", "64", "--batch-size", "1", "--widths", "4,4,4", "--res-blocks", "0",
             "--checkpoint-every", "1", "--out", str(tmp_path)]
@@ -287,7 +304,7 @@ def test_train_style_cli_smoke(tmp_path, data):
     assert net.meta["training"]["steps"] == 3
 
 
-def test_demo_section_with_stand_in_networks(tmp_path, monkeypatch, data):
+def test_demo_section_with_stand_in_networks(tmp_path, monkeypatch):
     """The demo section runs end to end (tiny stand-in networks in place of the shipped ones)."""
     import argparse
 

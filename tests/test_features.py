@@ -218,11 +218,11 @@ def test_pictures(tiny, folder, rng):
     assert rows.shape[0] == 2 * (10 + 2 * 2) and rows.dtype == np.uint8
 
 
-def test_real_features_and_neighbours(cnn, data):
+def test_real_features_and_neighbours(cnn):
     """Pretrained model: neighbours of a photo in a tiny reference set (itself, its
     horizontal flip and another photo) are itself, then its flip."""
-    from minicnn.data import load_image
-    imgs = [load_image(data / "images" / n) for n in ("kitten.jpg", "sky.jpg")]
+    from minicnn.data import load_image, pick_image
+    imgs = [load_image(pick_image(*n)) for n in (("kitten", "chelsea"), ("sky", "coffee"))]
     imgs.append(imgs[0][:, ::-1])
     x = cnn.preprocess(imgs)
     g = extract_features(cnn, x, "fire9")

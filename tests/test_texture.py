@@ -96,11 +96,11 @@ def test_kernel_rejects_bad_offsets(rng):
                           np.array([0], np.intp), np.ones(1), out)
 
 
-def test_grey_and_colour_shared_textures(data):
+def test_grey_and_colour_shared_textures():
     from PIL import Image
 
-    from minicnn.data import load_image
-    img = load_image(data / "images" / "textures" / "brick.png")
+    from minicnn.data import find_image, load_image
+    img = load_image(find_image("brick"))
     small = np.asarray(Image.fromarray(img).resize((32, 32)))
     colour = efros_leung(small, 20, window=7, rng=0)
     grey = efros_leung(small.mean(-1).astype(np.uint8), 20, window=7, rng=0)
@@ -135,7 +135,7 @@ def test_pure_numpy_env_selects_the_twin():
     assert r.stdout.split() == ["numpy", "True"], r.stderr
 
 
-def test_cli_texture_efros_leung(data, tmp_path, capsys):
+def test_cli_texture_efros_leung(tmp_path, capsys):
     from minicnn.cli import main
     assert main(["texture", "gravel", "--size", "12", "--source-size", "20", "--window", "5",
                  "--out", str(tmp_path)]) == 0

@@ -78,7 +78,8 @@ def run_demo(args):
         f"Weights: {weights}.",
         f"Images: photos from {photos.source} ({', '.join(photos.names[:6])}"
         f"{', ...' if len(photos) > 6 else ''}); dataset sections use {len(dataset)} images "
-        f"from {dataset.source}." + (f" For more: {dataset.hint}." if dataset.hint else ""),
+        f"from {dataset.source}." + (f" {dataset.hint[0].upper()}{dataset.hint[1:]}."
+                                     if dataset.hint else ""),
         ("Quick mode: fewer iterations and smaller images than the full demo."
          if args.quick else "Full settings (`make demo`)."),
     ]

@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 from setuptools.command.build_ext import build_ext
 
 HERE = Path(__file__).parent
@@ -65,10 +65,13 @@ class OptionalBuildExt(build_ext):
                   file=sys.stderr)
 
 
-# Every package under minicnn/, plus the top-level pretrained_weights/ folder
-# (shipped fast-style networks, weights manifest) installed as a data-only
-# package minicnn.pretrained_weights.
-PACKAGES = find_packages(include=["minicnn", "minicnn.*"]) + ["minicnn.pretrained_weights"]
+# Every package under minicnn/ (data folders such as minicnn/_data included), plus
+# the top-level pretrained_weights/ folder (shipped fast-style networks, weights
+# manifest) installed as the data-only package minicnn.pretrained_weights.
+PACKAGES = (find_namespace_packages(include=["minicnn", "minicnn.*"], exclude=["*__pycache__"])
+            + ["minicnn.pretrained_weights", "minicnn.pretrained_weights.transformers"])
 
 setup(ext_modules=_extensions(), cmdclass={"build_ext": OptionalBuildExt},
-      packages=PACKAGES, package_dir={"minicnn.pretrained_weights": "pretrained_weights"})
+      packages=PACKAGES,
+      package_dir={"minicnn.pretrained_weights": "pretrained_weights",
+                   "minicnn.pretrained_weights.transformers": "pretrained_weights/transformers"})

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from minicnn.gradient_check import rel_error
+from minicnn.techniques.regularizers import IMAGENET_PIXEL_STD
 from minicnn.techniques import style as S
 from minicnn.techniques.style import style_targets, style_transfer, style_transfer_preset
 
@@ -31,7 +32,11 @@ def _img(rng, h=40, w=48, channels=3):
     return rng.integers(0, 256, size=shape, dtype=np.uint8)
 
 
-TINY = dict(style_weights=(2.0, 1.0, 1.0, 1.0), content_weight=0.1, tv_weight=1e-3,
+#: One normalized unit of the tiny model (torchvision normalization) in pixel levels:
+#: learning rates, clamps and TV weights are in pixel units.
+PX = IMAGENET_PIXEL_STD
+
+TINY = dict(style_weights=(2.0, 1.0, 1.0, 1.0), content_weight=0.1, tv_weight=1e-3 / PX ** 2,
             style_size=36, image_size=36)
 
 
@@ -111,7 +116,7 @@ def test_seeded_noise_runs_identical(tiny, rng):
 def test_loss_decreases_on_tiny(tiny, rng):
     history = []
     style_transfer(tiny, _img(rng), _img(rng), iterations=30, history=history,
-                   learning_rate=0.05, decay_lr_at=25, decayed_lr=0.01, **TINY)
+                   learning_rate=0.05 * PX, decay_lr_at=25, decayed_lr=0.01 * PX, **TINY)
     assert len(history) == 31
     assert history[-1]["total"] < 0.5 * history[0]["total"]
 
@@ -209,7 +214,8 @@ def test_cli_style_and_unknown_style(cnn, data, tmp_path, capsys):
 
 def test_checkpoint_resume_is_bit_identical(tiny, rng, tmp_path):
     content, style = _img(rng), _img(rng)
-    args = dict(TINY, iterations=9, learning_rate=0.05, decay_lr_at=5, decayed_lr=0.01)
+    args = dict(TINY, iterations=9, learning_rate=0.05 * PX, decay_lr_at=5,
+                decayed_lr=0.01 * PX)
     full = style_transfer(tiny, content, style, **args)
     ckpt = tmp_path / "run.npz"
 

@@ -11,6 +11,10 @@ from minicnn.gradient_check import assert_gradients_close, eval_numerical_gradie
 from minicnn.techniques import regularizers as R
 from minicnn.techniques import synthesis as S
 
+#: One normalized unit of the torchvision normalization (the tiny and sharp models)
+#: in pixel levels: the techniques take step sizes and penalties in pixel units.
+PX = R.IMAGENET_PIXEL_STD
+
 
 @pytest.fixture(scope="module")
 def sharp():
@@ -182,8 +186,8 @@ def test_regularizer_registry_errors():
 # --------------------------------------------------------------------------- class visualization
 def test_class_visualization_raises_score_and_stays_in_range(sharp):
     x0 = S.random_image(sharp, 40, np.random.default_rng(5))
-    res = S.class_visualization(sharp, 2, num_iterations=40, size=40, learning_rate=2.0,
-                                l2_reg=1e-4, max_jitter=4, return_result=True, rng=5)
+    res = S.class_visualization(sharp, 2, num_iterations=40, size=40, learning_rate=2.0 * PX,
+                                l2_reg=1e-4 / PX ** 2, max_jitter=4, return_result=True, rng=5)
     lo, hi = R.pixel_range(sharp)
     assert np.all(res.x >= lo) and np.all(res.x <= hi)
     before = sharp.forward(np.clip(x0, lo, hi))[0][0, 2]
@@ -197,7 +201,8 @@ def test_neuron_visualization_raises_channel(sharp):
     lo, hi = R.pixel_range(sharp)
     a0 = sharp.forward(np.clip(x0, lo, hi), end="fire7")[0][0].mean(axis=(1, 2))
     c = int(np.argmax(a0 > 0))                      # a live channel
-    x = S.class_visualization(sharp, ("fire7", c), num_iterations=25, size=40, learning_rate=2.0,
+    x = S.class_visualization(sharp, ("fire7", c), num_iterations=25, size=40,
+                              learning_rate=2.0 * PX,
                               l2_reg=0.0, blur_every=0, max_jitter=0, rng=0)
     a1 = sharp.forward(x, end="fire7")[0][0, c].mean()
     assert a1 > 1.5 * a0[c]
@@ -241,16 +246,17 @@ def test_ctrl_c_returns_best_image_so_far(tiny):
 
 # --------------------------------------------------------------------------- fooling and FGSM
 def test_each_fooling_step_has_norm_learning_rate(sharp):
+    """Each step's L2 norm, measured in pixel levels, is the learning rate."""
     x0 = _photo(sharp, 4)
     y = int(np.argmax(sharp.scores(x0)))
     target = int(np.argsort(sharp.scores(x0)[0])[-2])          # a class with live gradient
     xs = [x0]
-    x_fool, info = S.make_fooling_image(sharp, x0, target, learning_rate=0.7, max_iter=8,
+    x_fool, info = S.make_fooling_image(sharp, x0, target, learning_rate=0.7 * PX, max_iter=8,
                                         callback=lambda t, x, v: xs.append(x.copy()),
                                         return_info=True)
-    steps = [np.linalg.norm(b - a) for a, b in zip(xs, xs[1:])]
+    steps = [np.linalg.norm((b - a) * R.pixel_scale(sharp)) for a, b in zip(xs, xs[1:])]
     assert len(steps) == info["steps"][0] >= 1
-    assert np.allclose(steps, 0.7, rtol=1e-10)
+    assert np.allclose(steps, 0.7 * PX, rtol=1e-10)
     assert target != y
     if info["fooled"][0]:
         assert np.argmax(sharp.scores(x_fool)) == target
@@ -319,8 +325,8 @@ def test_guided_deepdream_moves_towards_guide(sharp):
 def test_feature_inversion_lowers_feature_loss(sharp, layer):
     x0 = _photo(sharp, 5, 40)
     phi0 = sharp.forward(x0, end=layer)[0]
-    res = S.invert_features(sharp, phi0, layer, iterations=40, image_size=40, learning_rate=0.05,
-                            return_result=True, rng=0)
+    res = S.invert_features(sharp, phi0, layer, iterations=40, image_size=40,
+                            learning_rate=0.05 * PX, return_result=True, rng=0)
     loss = lambda z: np.sum((sharp.forward(z, end=layer)[0] - phi0) ** 2) / np.sum(phi0 ** 2)
     start = S.random_image(sharp, 40, np.random.default_rng(0))
     assert loss(res.x) < 0.5 * loss(start)

@@ -36,6 +36,7 @@ from ..data import (available_images, list_images, load_image, resize_short_side
                     shipped_weights_dir, to_rgb)
 from ..losses import content_loss, gram_matrix, style_loss, tv_loss
 from ..models.transformer import TransformerNet, _atomic_savez
+from .regularizers import pixel_scale
 
 __all__ = ["train_transformer", "stylize", "load_transformer", "STYLES", "STYLE_PRESETS",
            "TRANSFORMER_DIR", "CheckpointError", "load_checkpoint", "training_batch", "train_step",
@@ -57,14 +58,16 @@ CONDITIONAL_NETWORK = "three_styles.npz"
 
 #: Loss weights for training, per style image (cs231n's style transfer parameter
 #: sets: style image size and the weights of content, style layers conv1,
-#: fire3, fire4, fire5 and TV).
+#: fire3, fire4, fire5 and TV).  The TV weight is per squared pixel level (TV of
+#: the output in 0..255 levels, the same for every SqueezeNet weight set):
+#: cs231n's 5e-2 and 2e-2 in the torchvision normalization / 57.6^2.
 STYLE_PRESETS = {
     "composition_vii": {"style_size": 512, "content_weight": 5e-2,
-                        "style_weights": (20000.0, 500.0, 12.0, 1.0), "tv_weight": 5e-2},
+                        "style_weights": (20000.0, 500.0, 12.0, 1.0), "tv_weight": 1.5e-5},
     "the_scream": {"style_size": 224, "content_weight": 3e-2,
-                   "style_weights": (200000.0, 800.0, 12.0, 1.0), "tv_weight": 2e-2},
+                   "style_weights": (200000.0, 800.0, 12.0, 1.0), "tv_weight": 6e-6},
     "starry_night": {"style_size": 192, "content_weight": 6e-2,
-                     "style_weights": (300000.0, 1000.0, 15.0, 3.0), "tv_weight": 2e-2},
+                     "style_weights": (300000.0, 1000.0, 15.0, 3.0), "tv_weight": 6e-6},
 }
 DEFAULT_PRESET = "starry_night"
 STYLE_LAYERS = ("conv1", "fire3", "fire4", "fire5")
@@ -136,7 +139,8 @@ def perceptual_loss(cnn, y, x, targets, preset, content_layer=CONTENT_LAYER,
     (N, 3, H, W) normalized) -> (losses dict, dL/dy).
 
     targets: list of style Gram matrices (1, C, C) aligned with style_layers.
-    preset: dict with content_weight, style_weights (per layer), tv_weight.
+    preset: dict with content_weight, style_weights (per layer), tv_weight
+    (per squared pixel level: ``tv_weight * TV(y * pixel_scale(cnn))``).
     """
     n = y.shape[0]
     end = max([content_layer, *style_layers], key=cnn.layer_index)
@@ -149,8 +153,9 @@ def perceptual_loss(cnn, y, x, targets, preset, content_layer=CONTENT_LAYER,
     dfeats = dict(dfeats)
     dfeats[content_layer] = dfeats[content_layer] + dc if content_layer in dfeats else dc
     dy, _ = cnn.backward(dfeats, cache, param_grads=False)
-    lt, dt = tv_loss(y, preset["tv_weight"] / n)
-    dy = dy + dt
+    scale = pixel_scale(cnn)                                 # TV in pixel levels
+    lt, dt = tv_loss((y * scale).astype(y.dtype), preset["tv_weight"] / n)
+    dy = dy + (dt * scale).astype(dy.dtype)
     return {"loss": lc + ls + lt, "content": lc, "style": ls, "tv": lt}, dy
 
 

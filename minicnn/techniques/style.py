@@ -20,6 +20,13 @@ content weight from noise (:func:`minicnn.techniques.texture_synthesis`).
 ``keep_colors`` keeps the content's colours (Gatys et al. 2016, "Preserving
 Color in Neural Artistic Style Transfer": luminance from the result,
 chrominance from the content, in YIQ).
+
+Units: the image is optimized in the model's normalized space, but the TV
+term, Adam's learning rates, the clamp and the start noise are in **pixel
+units** (levels of 0..255 RGB from the mean colour, ``u = x * pixel_scale``),
+so they mean the same for the torchvision and the Caffe weights.  Content
+and style weights act on SqueezeNet features and stay per model (cs231n's
+values are for the torchvision weights).
 """
 import os
 import warnings
@@ -29,6 +36,7 @@ import numpy as np
 
 from ..losses import content_loss, gram_matrix, style_loss, tv_loss
 from ..optim import adam
+from .regularizers import IMAGENET_PIXEL_STD, pixel_scale
 from .texture import _as_rng
 
 __all__ = ["style_transfer", "style_transfer_preset", "style_targets", "style_losses",
@@ -38,41 +46,48 @@ __all__ = ["style_transfer", "style_transfer_preset", "style_targets", "style_lo
 #: cs231n's style layers (torchvision features 1, 4, 6, 7) in our names.
 DEFAULT_STYLE_LAYERS = ("conv1", "fire3", "fire4", "fire5")
 
-#: cs231n's optimization schedule.
-CS231N_SCHEDULE = {"learning_rate": 3.0, "decayed_lr": 0.1, "decay_lr_at": 180,
-                   "clamp": 1.5, "clamp_until": 190}
+#: cs231n's optimization schedule in pixel units: Adam steps 3.0 and 0.1 and the
+#: clamp to [-1.5, 1.5] of the torchvision normalization (one unit ~ 57.6 pixel
+#: levels) are 172.8 and 5.76 pixel levels and +-86.4 levels around the mean colour.
+CS231N_SCHEDULE = {"learning_rate": 3.0 * IMAGENET_PIXEL_STD,
+                   "decayed_lr": 0.1 * IMAGENET_PIXEL_STD, "decay_lr_at": 180,
+                   "clamp": 1.5 * IMAGENET_PIXEL_STD, "clamp_until": 190}
+
+#: cs231n's TV weights (normalized units) -> per squared pixel level.
+_TV = {2e-2: 6e-6, 5e-2: 1.5e-5}
 
 #: Named images of the shared data folder (``images/styles``).
 STYLE_IMAGES = ("composition_vii", "the_scream", "starry_night", "tubingen")
 
 #: cs231n's three parameter sets (content ``tubingen``), feature inversion and
-#: Gram texture synthesis, in our layer names (content layer 3 -> fire2).
+#: Gram texture synthesis, in our layer names (content layer 3 -> fire2); the TV
+#: weights per squared pixel level (cs231n's 5e-2 and 2e-2 / 57.6^2).
 PRESETS = {
     "composition_vii": {
         "content": "tubingen", "styles": "composition_vii", "image_size": 192,
         "style_size": 512, "content_layer": "fire2", "content_weight": 5e-2,
         "style_layers": DEFAULT_STYLE_LAYERS, "style_weights": (20000, 500, 12, 1),
-        "tv_weight": 5e-2, "init": "content"},
+        "tv_weight": _TV[5e-2], "init": "content"},
     "the_scream": {
         "content": "tubingen", "styles": "the_scream", "image_size": 192,
         "style_size": 224, "content_layer": "fire2", "content_weight": 3e-2,
         "style_layers": DEFAULT_STYLE_LAYERS, "style_weights": (200000, 800, 12, 1),
-        "tv_weight": 2e-2, "init": "content"},
+        "tv_weight": _TV[2e-2], "init": "content"},
     "starry_night": {
         "content": "tubingen", "styles": "starry_night", "image_size": 192,
         "style_size": 192, "content_layer": "fire2", "content_weight": 6e-2,
         "style_layers": DEFAULT_STYLE_LAYERS, "style_weights": (300000, 1000, 15, 3),
-        "tv_weight": 2e-2, "init": "content"},
+        "tv_weight": _TV[2e-2], "init": "content"},
     "feature_inversion": {
         "content": "tubingen", "styles": "starry_night", "image_size": 192,
         "style_size": 192, "content_layer": "fire2", "content_weight": 6e-2,
         "style_layers": DEFAULT_STYLE_LAYERS, "style_weights": (0, 0, 0, 0),
-        "tv_weight": 2e-2, "init": "noise"},
+        "tv_weight": _TV[2e-2], "init": "noise"},
     "texture_starry_night": {
         "content": "tubingen", "styles": "starry_night", "image_size": 192,
         "style_size": 192, "content_layer": "fire2", "content_weight": 0.0,
         "style_layers": DEFAULT_STYLE_LAYERS, "style_weights": (300000, 1000, 15, 3),
-        "tv_weight": 2e-2, "init": "noise"},
+        "tv_weight": _TV[2e-2], "init": "noise"},
 }
 
 
@@ -183,6 +198,7 @@ class _Objective:
         self.style_weights = [w for _, w in active]
         self.targets = [targets[l] for l in self.style_layers] if targets else []
         self.tv_weight = float(tv_weight)
+        self.scale = pixel_scale(cnn)
         needed = self.style_layers + ([self.content_layer] if self.content_layer else [])
         self.end = max(needed, key=cnn.layer_index) if needed else None
 
@@ -206,9 +222,10 @@ class _Objective:
                     injected[name] = injected[name] + d if name in injected else d
             if grad:
                 dx, _ = self.cnn.backward(injected, cache, param_grads=False)
-        losses["tv"], dtv = tv_loss(x, self.tv_weight)
+        u = (x * self.scale).astype(x.dtype)               # pixel levels from the mean
+        losses["tv"], dtv = tv_loss(u, self.tv_weight)     # d/dx = s * d/du
         if grad:
-            dx = dx + dtv
+            dx = dx + (dtv * self.scale).astype(x.dtype)
         losses["total"] = losses["content"] + losses["style"] + losses["tv"]
         return losses, dx
 
@@ -270,9 +287,15 @@ def _init_content(content_x, shape, rng, dtype):
     return content_x.astype(dtype, copy=True)
 
 
-def _init_noise(content_x, shape, rng, dtype):
-    # cs231n: uniform(0, 1) in the normalized space
-    return rng.random((1, 3) + tuple(shape)).astype(dtype)
+#: Amplitude of the "noise" start image in pixel levels (cs231n's uniform(0, 1)
+#: in the torchvision normalization).
+NOISE_INIT_LEVELS = IMAGENET_PIXEL_STD
+
+
+def _init_noise(content_x, shape, rng, dtype, scale=1.0):
+    # cs231n: uniform(0, 1) in the normalized space; here uniform in
+    # [0, NOISE_INIT_LEVELS) pixel levels above the mean colour (scale = pixel_scale)
+    return (NOISE_INIT_LEVELS * rng.random((1, 3) + tuple(shape)) / scale).astype(dtype)
 
 
 #: Initializations (string registry).
@@ -318,11 +341,17 @@ def style_transfer(cnn, content, styles, *, style_weights, content_weight, tv_we
     styles: one style image or a list (blended with ``blend`` weights,
     normalized to sum 1: the target Gram is the weighted average).
     style_size: short side of the style images (larger -> larger strokes).
-    style_weights: one weight per style layer; content_weight, tv_weight: scalars.
-    init: "content" (start from the content image) or "noise" (uniform [0, 1)).
-    Schedule: Adam with ``learning_rate`` (3.0) switching (new Adam state) to
-    ``decayed_lr`` (0.1) at iteration ``decay_lr_at`` (180); pixels clamped to
-    [-clamp, clamp] before each iteration below ``clamp_until`` (190).
+    style_weights: one weight per style layer; content_weight: scalar (these
+    act on features: cs231n's values suit the torchvision weights).
+    tv_weight: per squared pixel level, ``tv_weight * TV(u)`` with u the image
+    in pixel levels (cs231n's 2e-2 is 6e-6 here).
+    init: "content" (start from the content image) or "noise" (uniform in
+    [0, 57.6) pixel levels above the mean colour, cs231n's uniform [0, 1)).
+    Schedule, in pixel levels: Adam on u with ``learning_rate`` (172.8,
+    cs231n's 3.0) switching (new Adam state) to ``decayed_lr`` (5.76, cs231n's
+    0.1) at iteration ``decay_lr_at`` (180); pixels clamped to the mean colour
+    +- ``clamp`` levels (86.4, cs231n's 1.5) before each iteration below
+    ``clamp_until`` (190).
     keep_colors: transfer the result's luminance onto the content's colours.
     callback(t, x, losses): after each iteration's loss evaluation.
     history: a list to which the loss dict of every iterate is appended (the
@@ -353,7 +382,9 @@ def style_transfer(cnn, content, styles, *, style_weights, content_weight, tv_we
         shape = prepare_image(cnn, first, style_size).shape[2:]
     if keep_colors and content_x is None:
         raise ValueError("keep_colors needs a content image")
-    x = INITS[init](content_x, shape, rng, cnn.dtype)
+    scale = pixel_scale(cnn)
+    x = INITS[init](content_x, shape, rng, cnn.dtype, **({"scale": scale} if init == "noise"
+                                                          else {}))
     cnn.output_shape(x.shape, end=objective.end or 0)      # clear error if too small
     config = {"learning_rate": learning_rate}
     best_loss, best_x = np.inf, x.copy()
@@ -366,7 +397,8 @@ def style_transfer(cnn, content, styles, *, style_weights, content_weight, tv_we
     try:
         for t in bar:
             if t < clamp_until and clamp is not None:
-                np.clip(x, -clamp, clamp, out=x)
+                np.clip(x, (-clamp / scale).astype(x.dtype), (clamp / scale).astype(x.dtype),
+                        out=x)
             losses, dx = objective(x)
             if losses["total"] < best_loss:
                 best_loss, best_x = losses["total"], x.copy()
@@ -379,7 +411,9 @@ def style_transfer(cnn, content, styles, *, style_weights, content_weight, tv_we
                                 content=f"{losses['content']:.3g}", tv=f"{losses['tv']:.3g}")
             if t == decay_lr_at:
                 config = {"learning_rate": decayed_lr}
-            x, config = adam(x, dx, config)
+            u = (x * scale).astype(x.dtype)           # Adam on u = x s (pixel levels)
+            u, config = adam(u, (dx / scale).astype(x.dtype), config)
+            x = (u / scale).astype(x.dtype)
             if checkpoint is not None and (t + 1) % checkpoint_every == 0:
                 _save_checkpoint(checkpoint, t + 1, x, config, best_loss, best_x)
         final, _ = objective(x, grad=False)

@@ -30,11 +30,12 @@ import numpy as np
 from tqdm import tqdm
 
 from ..models.squeezenet import check_images
+from .regularizers import pixel_range, pixel_scale
 
 __all__ = ["saliency_map", "class_score_gradient", "neuron_gradient", "neuron_gradients",
            "strongest_position", "receptive_field", "gradcam", "guided_gradcam", "smoothgrad",
            "integrated_gradients", "occlusion_map", "IG_METHODS", "SMOOTHGRAD_REDUCTIONS",
-           "OCCLUSION_OUTPUTS", "reduce_channels", "gradient_to_image"]
+           "OCCLUSION_OUTPUTS", "reduce_channels", "gradient_to_image", "pixel_colour"]
 
 #: How a gradient (N, C, H, W) becomes a map: ``saliency`` = max_c |g| (Simonyan),
 #: ``abs_sum`` = sum_c |g|, ``none`` keeps (N, C, H, W).
@@ -327,8 +328,13 @@ def smoothgrad(cnn, x, y, num_samples=50, sigma=0.15, reduce="saliency", magnitu
                batch_size=8, rng=None, progress=False, callback=None):
     """SmoothGrad (Smilkov et al. 2017): average the class-score gradient over noisy copies.
 
-        g_hat[n] = 1/S sum_s grad s_y(x[n] + eps_s),   eps_s ~ N(0, std^2),
-        std = sigma * (max(x[n]) - min(x[n]))            (per image, as in the paper)
+        g_hat[n] = 1/S sum_s grad s_y(x[n] + eps_s / pixel_scale),
+        eps_s ~ N(0, std^2) pixel levels,
+        std = sigma * (max(u[n]) - min(u[n]))            (per image, as in the paper)
+
+    where ``u = x * pixel_scale`` is the image in pixel levels: the noise is
+    the same fraction of the image's range, in pixel levels on every channel,
+    for any weight set (sigma is unit-free).
 
     With ``magnitude`` the squared gradients are averaged instead.  ``reduce``:
     ``saliency`` (max_c |g_hat| -> (N, H, W), default), ``abs_sum`` or ``none``
@@ -346,13 +352,16 @@ def smoothgrad(cnn, x, y, num_samples=50, sigma=0.15, reduce="saliency", magnitu
     rng = _rng(rng)
     total = np.zeros(x.shape, dtype=np.float64)
     counts = np.zeros(len(x))
+    # (C, 1, 1) pixel levels per unit (1 for a model without preprocessing metadata)
+    scale = pixel_scale(cnn)[0] if getattr(cnn, "meta", None) else np.ones((1, 1, 1))
     bar = tqdm(total=len(x) * num_samples, disable=not progress, desc="smoothgrad")
     try:
         for n in range(len(x)):
-            std = sigma * float(x[n].max() - x[n].min())
+            u = x[n].astype(np.float64) * scale                     # pixel levels
+            std = sigma * float(u.max() - u.min())
             for s in range(0, num_samples, batch_size):
                 b = min(batch_size, num_samples - s)
-                noise = rng.normal(0.0, 1.0, (b,) + x.shape[1:]) * std
+                noise = rng.normal(0.0, 1.0, (b,) + x.shape[1:]) * (std / scale)
                 xs = (x[n][None] + noise).astype(x.dtype)
                 _, g = class_score_gradient(cnn, xs, np.full(b, y[n]))
                 g = g.astype(np.float64)
@@ -412,8 +421,10 @@ def integrated_gradients(cnn, x, y, baseline=None, steps=50, method="trapezoid",
     with the integral replaced by a quadrature rule of ``steps`` gradient
     evaluations (``method`` in :data:`IG_METHODS`; default the trapezoid rule).
     Completeness: ``sum_i IG_i = s_y(x) - s_y(x')`` up to the quadrature error.
-    baseline: None (zeros = the dataset mean colour in the model's normalization),
-    a scalar, or an array broadcastable to x.  With ``return_delta`` also returns
+    baseline: None (zeros = the dataset mean colour in the model's normalization,
+    the same picture for every weight set), a scalar, or an array broadcastable
+    to x, in the model's normalization (an RGB colour in pixel levels:
+    :func:`pixel_colour`).  With ``return_delta`` also returns
     the completeness gap ``sum_i IG_i - (s_y(x) - s_y(x'))`` per image (N,).
 
     rtol (trapezoid only): refine each image's integral -- halving the interval,
@@ -488,6 +499,21 @@ def _softmax(s):
     return e / e.sum(axis=1, keepdims=True)
 
 
+def pixel_colour(cnn, rgb):
+    """(C,) the model-normalized values of an RGB colour given in pixel levels
+    (0..255), in the model's channel order: ``(p * scale - mean) / std``.  Use it
+    for the ``fill`` of :func:`occlusion_map` or a constant ``baseline`` of
+    :func:`integrated_gradients` (e.g. black: ``pixel_colour(cnn, 0)``)."""
+    v = np.broadcast_to(np.asarray(rgb, dtype=np.float64).reshape(-1), (3,)).copy()
+    if np.any(v < 0) or np.any(v > 255):
+        raise ValueError(f"rgb must be pixel levels in 0..255, got {rgb!r}")
+    if cnn.meta.get("channel_order", "RGB") == "BGR":
+        v = v[::-1]
+    lo, hi = pixel_range(cnn)
+    lo, hi = lo.reshape(-1).astype(np.float64), hi.reshape(-1).astype(np.float64)
+    return (lo + (hi - lo) * v / 255.0).astype(cnn.dtype)
+
+
 def occlusion_map(cnn, x, y, size=32, stride=8, fill=0.0, output="probability", batch_size=16,
                   progress=False, callback=None, resume=None):
     """Occlusion sensitivity (Zeiler & Fergus 2014, Fig. 7).
@@ -498,7 +524,8 @@ def occlusion_map(cnn, x, y, size=32, stride=8, fill=0.0, output="probability", 
     softmax probability (``output="probability"``) or raw score (``"score"``).
     Returns (N, H', W') with H' = (H - size) // stride + 1, W' likewise.
     fill: the value of the square in the model's normalization, a scalar or one
-    per channel; the default 0 is the dataset mean colour.  ``batch_size``
+    per channel; the default 0 is the dataset mean colour (for any weight set).
+    For a colour in pixel levels use ``fill=pixel_colour(cnn, (r, g, b))``.  ``batch_size``
     occluded copies go through one forward pass.  ``callback(done, total, heatmap)``
     is called after every batch.  Ctrl-C returns the partial map (NaN where not
     yet computed) with a warning; pass it back as ``resume`` (same arguments) to

@@ -284,8 +284,9 @@ def extract_features(cnn, images_or_folder, layer="fire9", batch_size=16, n_jobs
     default: fire9 -> 512-d), ``"max"`` or ``"none"`` (flattened C*H*W, e.g. fire9
     -> 86528-d); ``layer="pool10"`` gives the 1000 class scores.
 
-    Images are decoded, resized (short side ``size``, default 256) and centre
-    cropped (``crop``, default 224) as :meth:`cnn.preprocess`, in batches of
+    Images are decoded, resized (short side ``size``, default ``cnn.meta['resize']``)
+    and centre cropped (``crop``, default ``cnn.meta['input_size']``: 224 for the
+    torchvision weights, 227 for Caffe's) as :meth:`cnn.preprocess`, in batches of
     ``batch_size``, with a tqdm bar over images when ``progress``.
 
     Caching (paths only): the result is saved as ``<key>.npy`` in ``cache_dir``

@@ -249,8 +249,8 @@ def test_shipped_network_files(path):
     assert "training" in net.meta and net.meta["training"]["steps"] > 0
 
 
-def test_shipped_styles_stylize_fast_and_move_towards_the_style(cnn):
-    """Each shipped style stylizes the content quickly, and the result's Gram matrices
+def test_shipped_styles_move_towards_the_style(cnn):
+    """Each shipped style moves the content towards the painting: the result's Gram matrices
     are closer to the painting's than the photo's are (style loss with the painting's
     cs231n weights: measured -37% starry_night, -68% the_scream, -16% composition_vii
     through the conditional network, after 260 training steps)."""
@@ -268,11 +268,8 @@ def test_shipped_styles_stylize_fast_and_move_towards_the_style(cnn):
         img = load_image(find_image("tubingen"), size=192)
     except FileNotFoundError as exc:
         pytest.skip(f"needs tubingen: {exc}")
-    for name in fs.STYLES:
-        t = time.perf_counter()
+    for name in fs.STYLES:                 # speed: benchmarks/bench_style.py, not asserted here
         out = fs.stylize(img, name)
-        elapsed = time.perf_counter() - t
-        assert elapsed < 10, f"{name}: {elapsed:.1f} s"
         preset = fs.STYLE_PRESETS[name]
         targets = fs.style_targets(cnn, load_image(fs.style_image_path(name)),
                                    preset["style_size"])

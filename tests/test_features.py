@@ -1,6 +1,5 @@
 """Feature extraction (cache, joblib), nearest neighbours, PCA / t-SNE, pictures."""
 import os
-import time
 import warnings
 
 import numpy as np
@@ -50,13 +49,15 @@ def test_sources_agree_and_order(tiny, folder, tmp_path):
     assert scores.shape == (12, 10)
 
 
-def test_cache_is_warm_and_invalidated(tiny, folder, tmp_path):
+def test_cache_is_warm_and_invalidated(tiny, folder, tmp_path, monkeypatch):
     cache = tmp_path / "cache"
     f1 = extract_features(tiny, folder, "fire9", cache_dir=cache)
     assert len(list(cache.glob("*.npy"))) == 2          # features + row mask
-    t = time.perf_counter()
-    f2 = extract_features(tiny, folder, "fire9", cache_dir=cache)
-    assert time.perf_counter() - t < 0.5
+    # warm: read from the cache without running the network at all
+    # (its speed is measured in benchmarks/bench_features.py, not asserted here)
+    with monkeypatch.context() as m:
+        m.setattr(tiny, "forward", lambda *a, **k: pytest.fail("warm cache ran the network"))
+        f2 = extract_features(tiny, folder, "fire9", cache_dir=cache)
     np.testing.assert_array_equal(f1, f2)
     # change one image: a new key, recomputed row
     img = np.zeros((40, 40, 3), np.uint8)

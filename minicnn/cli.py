@@ -8,7 +8,7 @@ defines ``register(subparsers)`` (adding its subcommands, each with
 import argparse
 import sys
 
-from .commands import COMMAND_MODULES, command_modules  # noqa: F401  (public names)
+from .commands import COMMAND_MODULES, check_output_folder, command_modules  # noqa: F401
 
 
 def build_parser():
@@ -33,11 +33,16 @@ def main(argv=None):
         parser.print_help()
         return 2
     try:
+        if getattr(args, "out", None):
+            check_output_folder(args.out)      # before any computation, not after it
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, TypeError, FileNotFoundError, RuntimeError) as exc:
+    except (ValueError, TypeError, OSError, RuntimeError) as exc:
+        # OSError covers missing, unreadable and unwritable files, PermissionError and
+        # FileExistsError; Pillow's decoding errors are turned into ValueErrors in
+        # minicnn.data
         print(f"error: {exc}", file=sys.stderr)
         return 1
 

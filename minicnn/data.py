@@ -6,6 +6,7 @@ transform does, so preprocessing matches the published accuracy figures.
 """
 import json
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,8 @@ __all__ = ["data_dir", "data_roots", "load_image", "save_image", "to_rgb", "resi
            "center_crop", "prepare_images", "list_images", "IMAGE_EXTENSIONS",
            "imagenet_class_names", "imagenet_sample", "sample_photos", "available_images",
            "find_image", "pick_image", "image_names", "embedded_image_path", "ImageSet", "EMBEDDED_IMAGES",
-           "CS231N_IMAGES", "IMAGE_KINDS", "PACKAGE_DATA", "shipped_weights_dir"]
+           "CS231N_IMAGES", "IMAGE_KINDS", "PACKAGE_DATA", "shipped_weights_dir",
+           "MAX_IMAGE_PIXELS", "max_image_pixels"]
 
 #: Data shipped inside the package: the class table and the three paintings.
 PACKAGE_DATA = Path(__file__).resolve().parent / "_data"
@@ -48,13 +50,22 @@ def data_dir(required=False):
 
 def to_rgb(img):
     """Convert an image array to uint8 RGB (H, W, 3): grey (H, W) or (H, W, 1) is
-    repeated, RGBA is composited on white, floats in [0, 1] are scaled to 0..255."""
+    repeated, RGBA is composited on white, floats in [0, 1] are scaled to 0..255,
+    16-bit images (uint16, 0..65535) are scaled to 0..255, other integers clipped.
+    NaN or infinite pixels and empty images are refused (ValueError)."""
     img = np.asarray(img)
+    if img.ndim >= 2 and (img.shape[0] == 0 or img.shape[1] == 0):
+        raise ValueError(f"img is empty: shape {img.shape} (an image needs at least 1x1 pixels)")
     if img.dtype != np.uint8:
         if np.issubdtype(img.dtype, np.floating):
+            if not np.isfinite(img).all():
+                raise ValueError(f"img contains {int((~np.isfinite(img)).sum())} NaN or "
+                                 "infinite pixels; expected finite values in 0..1 or 0..255")
             if img.size and img.max() <= 1.0:
                 img = img * 255.0
             img = np.clip(np.round(img), 0, 255).astype(np.uint8)
+        elif img.dtype == np.uint16:
+            img = np.round(img.astype(np.float64) * (255.0 / 65535.0)).astype(np.uint8)
         elif np.issubdtype(img.dtype, np.integer) or img.dtype == bool:
             img = np.clip(img, 0, 255).astype(np.uint8)
         else:
@@ -72,21 +83,65 @@ def to_rgb(img):
     return np.ascontiguousarray(img)
 
 
+#: The largest image :func:`load_image` decodes, in pixels (Pillow's own default,
+#: about 89 million, e.g. 9500 x 9500); raise it with ``$MINICNN_MAX_IMAGE_PIXELS``.
+MAX_IMAGE_PIXELS = 89_478_485
+
+
+def max_image_pixels():
+    """The pixel limit in force: ``$MINICNN_MAX_IMAGE_PIXELS`` or :data:`MAX_IMAGE_PIXELS`."""
+    text = os.environ.get("MINICNN_MAX_IMAGE_PIXELS")
+    if not text:
+        return MAX_IMAGE_PIXELS
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"MINICNN_MAX_IMAGE_PIXELS must be a whole number of pixels, "
+                         f"got {text!r}") from None
+    if value < 1:
+        raise ValueError(f"MINICNN_MAX_IMAGE_PIXELS must be positive, got {value}")
+    return value
+
+
 def load_image(path, size=None):
-    """Read an image file as uint8 RGB (H, W, 3); ``size`` resizes the short side."""
+    """Read an image file as uint8 RGB (H, W, 3); ``size`` resizes the short side.
+
+    16-bit files (greyscale ``I;16``, 32-bit integer ``I``) are scaled to 8 bits
+    from their own bit depth; transparency is composited on white.  Files of more
+    than :func:`max_image_pixels` pixels are refused before decoding (ValueError
+    naming ``$MINICNN_MAX_IMAGE_PIXELS``), as are files that are not images."""
     from PIL import Image, UnidentifiedImageError
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"image file not found: {path}")
+    limit = max_image_pixels()
+    saved = Image.MAX_IMAGE_PIXELS               # Pillow refuses at twice its limit:
+    Image.MAX_IMAGE_PIXELS = limit               # make that ours while this file opens
     try:
-        with Image.open(path) as im:
+        with warnings.catch_warnings(), Image.open(path) as im:
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            w, h = im.size
+            if w * h > limit:
+                raise ValueError(f"{path} is {w}x{h} = {w * h:,} pixels, more than the limit "
+                                 f"of {limit:,}; set MINICNN_MAX_IMAGE_PIXELS to allow more")
             im.load()
-            if im.mode in ("RGBA", "LA") or (im.mode == "P" and "transparency" in im.info):
+            if im.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+                img = to_rgb(np.asarray(im, dtype=np.uint16))
+            elif im.mode == "I":
+                a = np.asarray(im, dtype=np.int64)
+                img = to_rgb(a.astype(np.uint16) if a.min() >= 0 and a.max() <= 65535 else
+                             np.clip(a, 0, 255))
+            elif im.mode in ("RGBA", "LA") or (im.mode == "P" and "transparency" in im.info):
                 img = to_rgb(np.asarray(im.convert("RGBA")))
             else:
                 img = np.asarray(im.convert("RGB"))
+    except Image.DecompressionBombError as exc:
+        raise ValueError(f"{path}: more pixels than the limit of {limit:,} ({exc}); set "
+                         "MINICNN_MAX_IMAGE_PIXELS to allow more") from None
     except (UnidentifiedImageError, OSError) as exc:
         raise ValueError(f"cannot read {path} as an image: {exc}") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
     if size is not None:
         img = resize_short_side(img, size)
     return np.ascontiguousarray(img)

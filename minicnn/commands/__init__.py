@@ -29,6 +29,26 @@ def command_modules():
     return mods
 
 
+def check_output_folder(path, argument="--out"):
+    """Make sure ``path`` is a folder this process can write (creating it), so a
+    command fails before its computation rather than after it; raises
+    NotADirectoryError / PermissionError naming ``argument``."""
+    import os
+    from pathlib import Path
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(f"{argument} {path} is a file; expected a folder for the "
+                                 "output images")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise type(exc)(f"{argument} {path}: cannot create the folder ({exc.strerror or exc})") \
+            from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise PermissionError(f"{argument} {path}: the folder is not writable")
+    return path
+
+
 def add_common(parser, out=True, seed=False, layer=False, steps=False):
     """Add the options shared by many commands (--weights, --out, --seed, ...)."""
     parser.add_argument("--weights", default=None, help="weights file (default: resolved)")

@@ -14,6 +14,7 @@ COMMAND_MODULES = (
     "activations",
     "style",
     "fast_style",
+    "assignment_cmd",
 )
 
 

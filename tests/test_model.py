@@ -190,23 +190,41 @@ def test_deepdream_loop_from_the_lecture_notes(cnn, data):
     assert after > 1.5 * before
 
 
-def test_preprocess_deprocess_round_trip(cnn, rng):
+def _check_round_trip(cnn, rng):
+    """preprocess/deprocess at the weights' own crop size (224 torchvision, 227 Caffe)."""
+    from minicnn.techniques.regularizers import pixel_scale
+    c = int(cnn.meta["input_size"])
     img = rng.integers(0, 256, (230, 300, 3), dtype=np.uint8)
     x = cnn.preprocess(img, size=None, crop=None)
     assert x.shape == (1, 3, 256, 333) and x.dtype == np.float32
     x = cnn.preprocess(img)
-    assert x.shape == (1, 3, 224, 224)
+    assert x.shape == (1, 3, c, c)
     same = cnn.preprocess(img, size=230, crop=(230))
     np.testing.assert_array_equal(cnn.deprocess(same), img[:, 35:265])
+    own = cnn.preprocess(img[:c, :c + 40], size=c, crop=c)        # at the crop size itself
+    assert own.shape == (1, 3, c, c)
+    np.testing.assert_array_equal(cnn.deprocess(own), img[:c, 20:c + 20])
     grey = cnn.preprocess(img[..., 0])
-    assert grey.shape == (1, 3, 224, 224)
+    assert grey.shape == (1, 3, c, c)
     rgba = np.concatenate([img, np.full(img.shape[:2] + (1,), 255, np.uint8)], axis=2)
     np.testing.assert_array_equal(cnn.preprocess(rgba), x)
-    # mean and std come from the weights' metadata
-    np.testing.assert_allclose(x.mean(axis=(0, 2, 3)),
-                               (img[3:227, 38:262].reshape(-1, 3).mean(0) / 255 -
-                                np.array(cnn.meta["mean"])) / np.array(cnn.meta["std"]),
-                               atol=0.05)
+    # mean and std come from the weights' metadata (scale, mean, std, channel order);
+    # compared in pixel levels (2.85 levels = 0.05 torchvision units or less)
+    top, left = (230 - c) // 2, (300 - c) // 2
+    rgb_mean = img[top:top + c, left:left + c].reshape(-1, 3).mean(0)
+    order = rgb_mean[::-1] if cnn.meta.get("channel_order", "RGB") == "BGR" else rgb_mean
+    expected = (order * cnn.meta.get("scale", 1.0) - np.array(cnn.meta["mean"])) / \
+        np.array(cnn.meta["std"])
+    np.testing.assert_allclose(x.mean(axis=(0, 2, 3)) * pixel_scale(cnn).ravel(),
+                               expected * pixel_scale(cnn).ravel(), atol=2.85)
+
+
+def test_preprocess_deprocess_round_trip(cnn, rng):
+    _check_round_trip(cnn, rng)
+
+
+def test_preprocess_deprocess_round_trip_both_sets(weight_set, rng):
+    _check_round_trip(weight_set[1], rng)
 
 
 def test_predict(cnn, data):

@@ -381,12 +381,10 @@ FOOL_TARGET = 6   # stingray
 
 
 @pytest.fixture(scope="module")
-def photos10(cnn):
-    from minicnn.data import imagenet_sample, load_image
-    paths, labels = imagenet_sample()
-    keep = list(range(0, 1000, 100))      # 10 photos across the 1000 classes
-    x = cnn.preprocess([load_image(paths[i]) for i in keep])
-    return x, labels[keep], [paths[i].name for i in keep]
+def photos10(cnn, photo_batch):
+    """10 photos across the 1000 classes (ImageNet sample), else the embedded ones
+    (conftest.photos_for_tests chooses them)."""
+    return photo_batch(cnn)
 
 
 def _fooling_table(names, info):

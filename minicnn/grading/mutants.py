@@ -279,3 +279,37 @@ def _m_tv_one():
 @mutant("tv_sign", 4, "tv_loss", "TV gradient with the wrong sign")
 def _m_tv_sign():
     return {"tv_loss": _tv(sign=-1.0)}
+
+
+# =========================================================================== assignment 5
+@mutant("in_batch_stats", 5, "instance_norm_forward", "instance norm using batch statistics")
+def _m_in_batch():
+    def instance_norm_forward(x, gamma, beta, in_param=None):
+        mu = x.mean(axis=(0, 2, 3), keepdims=True)
+        var = ((x - mu) ** 2).mean(axis=(0, 2, 3), keepdims=True)
+        xhat = (x - mu) / np.sqrt(var + 1e-5)
+        return gamma[None, :, None, None] * xhat + beta[None, :, None, None], xhat
+    return {"instance_norm_forward": instance_norm_forward}
+
+
+# =========================================================================== assignment 2
+@mutant("saliency_signed", 2, "saliency_map",
+        "saliency taking the signed gradient instead of max of absolute values")
+def _m_saliency_signed():
+    from ..techniques.attribution import class_score_gradient
+
+    def saliency_map(cnn, x, y, batch_size=None):
+        _, dx = class_score_gradient(cnn, x, y)
+        return dx.max(axis=1)
+    return {"saliency_map": saliency_map}
+
+
+# =========================================================================== assignment 3
+@mutant("dream_sum", 3, "deepdream_step",
+        "DeepDream step using the gradient of sum(a) instead of 0.5 ||a||^2")
+def _m_dream_sum():
+    def deepdream_step(cnn, x, layer, learning_rate):
+        a, cache = cnn.forward(x, end=layer)
+        g, _ = cnn.backward(np.ones_like(a), cache, param_grads=False)
+        return x + learning_rate * g / np.abs(g).mean(axis=(1, 2, 3), keepdims=True)
+    return {"deepdream_step": deepdream_step}

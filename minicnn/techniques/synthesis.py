@@ -50,7 +50,8 @@ __all__ = ["gradient_ascent", "AscentResult", "STEP_RULES", "class_visualization
            "FOOLING_OBJECTIVES", "fgsm", "deepdream", "dream_objective",
            "guided_dream_objective", "invert_features", "feature_inversion_objective",
            "INVERSION_DEFAULTS",
-           "random_image"]
+           "random_image", "class_visualization_step", "fooling_step", "deepdream_step",
+           "feature_inversion_loss"]
 
 
 # =========================================================================== helpers
@@ -800,3 +801,69 @@ def invert_features(cnn, target_features, layer, *, iterations=200,
                              callback=callback, progress=progress, desc=f"invert {layer}",
                              pixel_scale=pixel_scale(cnn))
     return result if return_result else result.image
+
+
+# =========================================================================== single steps
+# The loop bodies of the techniques above, one step in the model's normalized units
+# (as cs231n writes them), for teaching and grading (assignment 3).  Each is one
+# iteration of :func:`gradient_ascent` with the technique's objective and step rule,
+# so the math has one implementation.
+def class_visualization_step(cnn, x, target, l2_reg, learning_rate, shift=(0, 0)):
+    """One class-visualization update (Simonyan et al. 2014; cs231n), normalized units.
+
+    x: (N, 3, H, W).  Roll x by ``shift = (oy, ox)`` pixels (jitter, down/right,
+    circular), then with s the raw score of class ``target``
+        g  = d s_target / dx  -  2 l2_reg x           (ascent on s - l2_reg ||x||^2)
+        x' = x + learning_rate * g / ||g||_2           (per image)
+    and roll back.  Returns x' (the image is not clamped or blurred: those
+    regularizers are separate projections, see :func:`class_visualization`).
+    """
+    oy, ox = (int(v) for v in shift)
+    penalties = [(l2_reg, l2_forward, l2_backward)] if l2_reg else []
+    xj = jitter(_check_images(cnn, x), oy, ox) if (oy or ox) else x
+    result = gradient_ascent(cnn, xj, class_score_objective(_check_class(cnn, target, "target"),
+                                                            cnn.num_classes),
+                             num_iterations=1, learning_rate=learning_rate, step="normalized",
+                             penalties=penalties)
+    return unjitter(result.x, oy, ox) if (oy or ox) else result.x
+
+
+def fooling_step(cnn, x, target, learning_rate):
+    """One fooling-image update (Szegedy et al. 2014; cs231n), normalized units:
+    ``x + learning_rate * g / ||g||_2`` with g the gradient of the raw score of
+    class ``target`` (per image).  x: (N, 3, H, W) -> (N, 3, H, W)."""
+    result = gradient_ascent(cnn, x, class_score_objective(_check_class(cnn, target, "target"),
+                                                           cnn.num_classes),
+                             num_iterations=1, learning_rate=learning_rate, step="normalized")
+    return result.x
+
+
+def deepdream_step(cnn, x, layer, learning_rate):
+    """One DeepDream update (Mordvintsev et al. 2015), normalized units: with a the
+    activations of ``layer``, the objective 0.5 ||a||^2 has the gradient a itself,
+    so ``g = cnn.backward(a, cache)`` and ``x' = x + learning_rate * g / mean|g|``
+    (per image).  x: (N, 3, H, W) -> (N, 3, H, W)."""
+    end = cnn.layer_names[cnn.layer_index(layer)]
+    result = gradient_ascent(cnn, x, dream_objective(), end=end, num_iterations=1,
+                             learning_rate=learning_rate, step="mean_abs")
+    return result.x
+
+
+def feature_inversion_loss(cnn, x, layer, target_features, tv_weight, tv_beta=2.0):
+    """The feature inversion objective (Mahendran & Vedaldi 2015) and its gradient,
+    normalized units, one image x (1, 3, H, W):
+
+        L(x) = ||phi(x) - phi0||^2 / ||phi0||^2 + tv_weight * TV^tv_beta(x)
+
+    with phi the activations of ``layer``, phi0 = ``target_features`` (1, C, h, w)
+    and TV^beta = sum (dv^2 + dh^2 + eps)^(beta/2) (:func:`.regularizers.tv_forward`;
+    eps = 1e-8 for beta < 2, else 0).  Returns ``(loss float, dx (1, 3, H, W))``.
+    """
+    end = cnn.layer_names[cnn.layer_index(layer)]
+    out, cache = cnn.forward(x, end=end)
+    value, dout = feature_inversion_objective(np.asarray(target_features))(out, cache, None)
+    dx, _ = cnn.backward(dout, cache, param_grads=False)          # gradient of -feature term
+    tv, tcache = tv_forward(x, tv_beta)
+    loss = -float(np.sum(value)) + tv_weight * float(np.sum(tv))
+    dx = -dx + tv_backward(np.full(len(x), float(tv_weight)), tcache)
+    return loss, dx

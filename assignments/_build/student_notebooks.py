@@ -221,4 +221,193 @@ except NotImplementedError as exc:
     ] + final("style")
 
 
-NOTEBOOKS = {1: assignment1, 4: assignment4}
+
+# =========================================================================== 2
+def assignment2():
+    return [
+        ("md", """
+# Assignment 2 · Saliency, guided backprop, occlusion, Grad-CAM
+
+Which pixels matter for a class score? Each method here is one or a few passes of the network:
+a backward pass from a one-hot gradient at the scores (saliency, Simonyan et al. 2014), from one
+neuron under three ReLU rules (deconvnet, Zeiler & Fergus 2014; guided backprop, Springenberg et
+al. 2015), forward passes of occluded copies (Zeiler & Fergus 2014), or a gradient-weighted sum
+of a layer's maps (Grad-CAM, Selvaraju et al. 2017). The grader runs your functions on a tiny
+random SqueezeNet (offline); the demo runs them on the pretrained one."""),
+        setup("attribution"),
+        ("md", """
+## 1 · Saliency
+`M[n, i, j] = max_c |d s_y / d x[n, c, i, j]|`, with `s_y` the raw class score (not the softmax
+probability: its gradient also depends on the other classes)."""),
+        check_cell("saliency_map"),
+        ("md", """
+## 2 · One neuron, three backward rules
+Inject a 1 at one neuron `a[n, channel, i, j]` of a layer (its strongest position when none is
+given) and go back with `relu_mode` = `standard`, `deconvnet` or `guided`."""),
+        check_cell("neuron_gradient"),
+        ("md", """
+## 3 · Occlusion
+Slide a grey square over the image and record how the class probability drops."""),
+        check_cell("occlusion_map"),
+        ("md", """
+## 4 · Grad-CAM
+`alpha_k = mean_ij d s_y / d A_k`, `cam = relu(sum_k alpha_k A_k)`, upsampled to the image."""),
+        check_cell("gradcam"),
+        ("md", "## 5 · On a real photo"),
+        ("code", """
+import minicnn
+from minicnn.data import load_image, pick_image
+try:
+    A = load_student_module(FILE)
+    cnn = minicnn.load_squeezenet()
+    x = cnn.preprocess(load_image(pick_image("kitten", "chelsea")))
+    y = int(cnn.predict(x, top=1).indices[0, 0])
+    sal = A.saliency_map(cnn, x, y)
+    guided = A.neuron_gradient(cnn, x, "fire9", 10, relu_mode="guided")
+    cam = A.gradcam(cnn, x, y, "fire9")
+    occ = A.occlusion_map(cnn, x, y, size=64, stride=32 if QUICK else 16)
+    fig, axes = plt.subplots(1, 5, figsize=(15, 3))
+    g = guided[0].transpose(1, 2, 0); g = (g - g.min()) / (g.max() - g.min() + 1e-12)
+    for ax, im, t in zip(axes, [cnn.deprocess(x[0]), sal[0], g, cam[0], occ[0]],
+                         ["image", "saliency", "guided fire9/10", "Grad-CAM", "occlusion"]):
+        ax.imshow(im, cmap="hot" if im.ndim == 2 else None); ax.set_title(t); ax.axis("off")
+except NotImplementedError as exc:
+    print("not yet:", exc)
+"""),
+    ] + final("attribution")
+
+
+# =========================================================================== 3
+def assignment3():
+    return [
+        ("md", """
+# Assignment 3 · Image synthesis
+
+Gradient *ascent* on the pixels: you write one step of each technique (in the model's
+normalized units, as cs231n), and the notebook runs the loops: class visualization with L2,
+jitter, blur and clamping (Simonyan et al. 2014; Yosinski et al. 2015), fooling images (Szegedy
+et al. 2014), DeepDream (`0.5 ||a||^2`, whose gradient is the activation itself; Mordvintsev et
+al. 2015) and the feature inversion objective with total variation (Mahendran & Vedaldi 2015)."""),
+        setup("synthesis"),
+        ("md", "## 1 · Class visualization step\n`g = ds/dx - 2 l2_reg x` on the jittered "
+               "image (rolled back), then `x += lr * g / ||g||`."),
+        check_cell("class_visualization_step"),
+        ("md", "## 2 · Fooling step"),
+        check_cell("fooling_step"),
+        ("md", "## 3 · DeepDream step"),
+        check_cell("deepdream_step"),
+        ("md", "## 4 · Feature inversion objective (value and gradient)"),
+        check_cell("feature_inversion_loss"),
+        ("md", "## 5 · The loops, on the pretrained network"),
+        ("code", """
+import minicnn
+from minicnn.data import load_image, pick_image
+from minicnn.techniques.regularizers import gaussian_blur, pixel_range
+try:
+    Y = load_student_module(FILE)
+    cnn = minicnn.load_squeezenet()
+    rng = np.random.default_rng(0)
+    lo, hi = pixel_range(cnn)
+    size = 96 if QUICK else 224
+    x = rng.standard_normal((1, 3, size, size)).astype(cnn.dtype)
+    for t in range(10 if QUICK else 100):                # class 76: tarantula
+        shift = tuple(int(v) for v in rng.integers(0, 17, 2))
+        x = np.clip(Y.class_visualization_step(cnn, x, 76, 1e-3, 25.0, shift), lo, hi)
+        if t % 10 == 0:
+            x = gaussian_blur(x, 0.5)
+    img = cnn.preprocess(load_image(pick_image("sky", "coffee")), size=size, crop=None)
+    dream = img.copy()
+    for t in range(5 if QUICK else 20):
+        dream = np.clip(Y.deepdream_step(cnn, dream, "fire5", 0.02), lo, hi)
+    fig, axes = plt.subplots(1, 2, figsize=(8, 4))
+    for ax, im, title in zip(axes, [x[0], dream[0]], ["class 76", "DeepDream fire5"]):
+        ax.imshow(cnn.deprocess(im)); ax.set_title(title); ax.axis("off")
+except NotImplementedError as exc:
+    print("not yet:", exc)
+"""),
+    ] + final("synthesis")
+
+
+# =========================================================================== 5
+def assignment5():
+    return [
+        ("md", """
+# Assignment 5 · Fast style transfer: the layers
+
+Johnson et al. (2016) train a feed-forward network to stylize in one pass. Its layers, which you
+write with their backward passes: instance normalization (statistics per image and channel,
+Ulyanov et al. 2016) and its conditional form (a (gamma, beta) row per style, Dumoulin et al.
+2017), nearest-neighbour upsampling (then a convolution, instead of a transposed convolution:
+no checkerboard, Odena et al. 2016) and reflection padding (no dark border). Every adjoint is
+checked against the library and a numeric gradient."""),
+        setup("transformer_layers"),
+        ("md", "## 1 · Instance normalization"),
+        check_cell("instance_norm_forward", "instance_norm_backward"),
+        ("md", "## 2 · Conditional instance normalization"),
+        check_cell("conditional_instance_norm_forward", "conditional_instance_norm_backward"),
+        ("md", "## 3 · Nearest-neighbour upsampling\nThe adjoint of a copy is a sum."),
+        check_cell("upsample_nearest_forward", "upsample_nearest_backward"),
+        ("md", "## 4 · Reflection padding\nThe adjoint folds the border back onto the rows it "
+               "copied."),
+        check_cell("reflection_pad_forward", "reflection_pad_backward"),
+        ("md", "## 5 · Your layers next to the library\nYour instance norm on random features, "
+               "compared with the library's."),
+        ("code", """
+from minicnn import transformer_layers as T
+try:
+    L5 = load_student_module(FILE)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 4, 8, 8))
+    g, b = rng.standard_normal(4), rng.standard_normal(4)
+    mine = L5.instance_norm_forward(x, g, b)[0]
+    print("instance norm equals the library's:", np.allclose(mine, T.instance_norm_forward(x, g, b)[0]))
+    print("mean per (image, channel) after normalization (gamma=1, beta=0):",
+          L5.instance_norm_forward(x, np.ones(4), np.zeros(4))[0].mean(axis=(2, 3)).round(6).max())
+except NotImplementedError as exc:
+    print("not yet:", exc)
+"""),
+    ] + final("transformer_layers")
+
+
+# =========================================================================== 6
+def assignment6():
+    return [
+        ("md", """
+# Assignment 6 · Inside the network
+
+What does a unit see? Its receptive field follows from the layer table alone; the patches that
+excite a channel most show what it detects; and nearest neighbours in feature space (not in
+pixel space) find images of the same kind (Krizhevsky et al. 2012). scikit-learn is allowed for
+the neighbours."""),
+        setup("activations"),
+        ("md", "## 1 · Receptive fields\n`r += (k - 1) * jump`, `offset -= pad * jump`, "
+               "`jump *= stride`, layer after layer."),
+        check_cell("receptive_fields"),
+        ("md", "## 2 · Top patches"),
+        check_cell("top_patches"),
+        ("md", "## 3 · Nearest neighbours"),
+        check_cell("nearest_neighbors"),
+        ("md", "## 4 · On the pretrained network"),
+        ("code", """
+import minicnn
+from minicnn.data import available_images, load_image
+try:
+    N6 = load_student_module(FILE)
+    cnn = minicnn.load_squeezenet()
+    for name, field in N6.receptive_fields(cnn).items():
+        print(f"{name:7s} size {field[0]:4d}  stride {field[1]:3d}  offset {field[2]:4d}")
+    photos = available_images("photos", limit=4 if QUICK else 8)
+    x = cnn.preprocess([load_image(p) for p in photos])
+    feats = cnn.forward(x, end="fire9")[0].mean(axis=(2, 3))
+    dist, idx = N6.nearest_neighbors(feats, np.arange(len(x)), k=2, exclude_self=True)
+    print("nearest neighbour of each photo in fire9 space:", idx[:, 0])
+    for score, image, box in N6.top_patches(cnn, x, "fire5", 10, k=3):
+        print(f"fire5/10: {score:.2f} in photo {image} at {box}")
+except NotImplementedError as exc:
+    print("not yet:", exc)
+"""),
+    ] + final("activations")
+
+
+NOTEBOOKS = {1: assignment1, 2: assignment2, 3: assignment3, 4: assignment4, 5: assignment5,
+             6: assignment6}

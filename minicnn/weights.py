@@ -75,7 +75,7 @@ __all__ = ["WeightsError", "WeightsNotFoundError", "describe_weights", "source_k
            "read_torch_checkpoint", "read_caffe_pickle", "convert_torchvision_state_dict",
            "convert_caffe_weights", "convert_file", "detect_format",
            "torchvision_key", "arrays_digest", "sha256_file",
-           "PACKAGE_WEIGHTS_DIR", "DEFAULT_NAMES", "SOURCES", "CAFFE_PREPROCESSING",
+           "PACKAGE_WEIGHTS_DIR", "FEATURE_RMS_RATIO", "feature_scale", "DEFAULT_NAMES", "SOURCES", "CAFFE_PREPROCESSING",
            "TORCHVISION_URL", "CAFFE_SDIST_URL", "CONVERTER_VERSION"]
 
 PACKAGE_WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "pretrained_weights"
@@ -129,6 +129,26 @@ MEASURED_ACCURACY = {
     "caffe": {"top1": 0.620, "top5": 0.836, "resize": 256, "input_size": 227,
               "photos": 1000},
 }
+
+
+#: How large each layer's activations are compared with the torchvision set's:
+#: the ratio of root-mean-square activations (after the ReLU) over the 11 embedded
+#: photos of :func:`minicnn.data.available_images`, each set with its own
+#: preprocessing (tests/test_weight_sets.py re-measures it).  Loss weights tuned on
+#: the torchvision features (cs231n's style presets) are divided by scale**2
+#: (content, ||F - F0||^2) and scale**4 (style, Gram matrices are quadratic in F) so
+#: that they balance the same with every set.  Missing sets and layers: 1.
+FEATURE_RMS_RATIO = {
+    "caffe": {"conv1": 46.32, "fire2": 35.09, "fire3": 17.43, "fire4": 9.475,
+              "fire5": 3.728, "fire6": 2.307, "fire7": 0.986, "fire8": 1.004,
+              "fire9": 1.010},
+}
+
+
+def feature_scale(meta, layer):
+    """Activation size of ``layer`` for the weights described by ``meta`` relative
+    to the torchvision weights (:data:`FEATURE_RMS_RATIO`); 1.0 when unknown."""
+    return float(FEATURE_RMS_RATIO.get(source_key(meta), {}).get(layer, 1.0))
 
 
 class WeightsError(RuntimeError):

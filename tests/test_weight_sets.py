@@ -82,3 +82,72 @@ def test_random_image_and_steps_are_in_pixel_levels(weight_set):
     u = R.to_pixels(cnn, x)
     assert u.std() == pytest.approx(R.IMAGENET_PIXEL_STD, rel=0.01)
     np.testing.assert_allclose(R.from_pixels(cnn, u), x, rtol=1e-5, atol=1e-6)
+
+
+def test_style_transfer_balances_the_same(weight_set):
+    """cs231n's starry_night preset (weights tuned on the torchvision features) on
+    chelsea: the style loss falls by >= 80% and the content stays (the content loss
+    stays below the style loss it started from) with both sets, thanks to the loss
+    weights being rescaled by each layer's feature size (weights.FEATURE_RMS_RATIO).
+    Without it the Caffe run was -1% (flat grey image)."""
+    from minicnn.data import find_image
+    from minicnn.techniques.style import style_transfer_preset
+    name, cnn = weight_set
+    history = []
+    x = style_transfer_preset(cnn, "starry_night", content=str(find_image("chelsea")),
+                              image_size=128, iterations=100, history=history)
+    fall = 1 - history[-1]["style"] / history[0]["style"]
+    print(f"\n{name}: style loss -{fall:.1%}, content {history[-1]['content']:.4g}")
+    assert fall >= 0.8, (name, fall)
+    assert history[-1]["content"] < 0.5 * history[0]["style"], (name, history[-1])
+    assert cnn.deprocess(x).astype(float).std() > 20, name           # not a flat image
+
+
+def test_gram_texture_from_noise(weight_set):
+    """Gram-matrix texture synthesis of Starry Night from noise lowers the style loss
+    by >= 85% with both sets."""
+    from minicnn.techniques.texture import texture_synthesis
+    name, cnn = weight_set
+    history = []
+    x = texture_synthesis(cnn, "starry_night", out_size=(96, 96), iterations=100, rng=0,
+                          history=history)
+    fall = 1 - history[-1]["style"] / history[0]["style"]
+    print(f"\n{name}: Gram texture style loss -{fall:.1%}")
+    assert fall >= 0.85, (name, fall)
+    assert cnn.deprocess(x).astype(float).std() > 20, name
+
+
+def test_feature_rms_ratio_table_is_measured(weight_set):
+    """weights.FEATURE_RMS_RATIO equals a fresh measurement (1% tolerance): RMS of
+    each layer's activations over the 11 embedded photos, Caffe over torchvision."""
+    from minicnn.data import available_images, load_image
+    from minicnn.weights import FEATURE_RMS_RATIO, feature_scale, load_weights
+    import minicnn
+    name, cnn = weight_set
+    if name == "torchvision":
+        assert all(feature_scale(cnn.meta, l) == 1.0 for l in FEATURE_RMS_RATIO["caffe"])
+        return
+    tv_path = _torchvision_path_or_skip()
+    tv = minicnn.load_squeezenet(str(tv_path))
+    photos = [load_image(p) for p in available_images("photos") if p.stem in EMBEDDED_11]
+    assert len(photos) == 11
+
+    def rms(model):
+        _, cache = model.forward(model.preprocess(photos), end="fire9")
+        return {l: float(np.sqrt(np.mean(cache.activations[l].astype(np.float64) ** 2)))
+                for l in FEATURE_RMS_RATIO["caffe"]}
+    ours, ref = rms(cnn), rms(tv)
+    for layer, table in FEATURE_RMS_RATIO["caffe"].items():
+        assert ours[layer] / ref[layer] == pytest.approx(table, rel=0.01), layer
+
+
+EMBEDDED_11 = ("chelsea", "coffee", "astronaut", "rocket", "motorcycle_left", "horse", "camera",
+               "coins", "hubble_deep_field", "china", "flower")
+
+
+def _torchvision_path_or_skip():
+    from conftest import _torchvision_weights
+    path = _torchvision_weights()
+    if path is None:
+        pytest.skip("measuring the ratio needs the torchvision weights as well")
+    return path

@@ -36,6 +36,7 @@ from ..data import (available_images, list_images, load_image, resize_short_side
                     shipped_weights_dir, to_rgb)
 from ..losses import content_loss, gram_matrix, style_loss, tv_loss
 from ..models.transformer import TransformerNet, _atomic_savez
+from ..weights import feature_scale
 from .regularizers import pixel_scale
 
 __all__ = ["train_transformer", "stylize", "load_transformer", "STYLES", "STYLE_PRESETS",
@@ -147,9 +148,13 @@ def perceptual_loss(cnn, y, x, targets, preset, content_layer=CONTENT_LAYER,
     content_target = cnn.forward(x, end=content_layer)[0]
     _, cache = cnn.forward(y, end=end)
     feats = cache.activations
-    lc, dc = content_loss(preset["content_weight"] / n, feats[content_layer], content_target)
+    # weights tuned on the torchvision features: rescaled for other sets (as in style.py)
+    lc, dc = content_loss(preset["content_weight"] / n
+                          / feature_scale(cnn.meta, content_layer) ** 2,
+                          feats[content_layer], content_target)
     ls, dfeats = style_loss(feats, style_layers, targets,
-                            [w / n for w in preset["style_weights"]])
+                            [w / n / feature_scale(cnn.meta, layer) ** 4
+                             for w, layer in zip(preset["style_weights"], style_layers)])
     dfeats = dict(dfeats)
     dfeats[content_layer] = dfeats[content_layer] + dc if content_layer in dfeats else dc
     dy, _ = cnn.backward(dfeats, cache, param_grads=False)

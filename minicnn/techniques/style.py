@@ -36,6 +36,7 @@ import numpy as np
 
 from ..losses import content_loss, gram_matrix, style_loss, tv_loss
 from ..optim import adam
+from ..weights import feature_scale
 from .regularizers import IMAGENET_PIXEL_STD, pixel_scale
 from .texture import _as_rng
 
@@ -190,10 +191,15 @@ class _Objective:
     def __init__(self, cnn, content_layer, content_target, content_weight, style_layers,
                  targets, style_weights, tv_weight):
         self.cnn = cnn
-        self.content_weight = float(content_weight)
+        # The weights are tuned on the torchvision features (cs231n); another weights
+        # set's features are feature_scale times as large: content loss grows with
+        # its square, style loss (Gram matrices) with its fourth power.
+        self.content_weight = float(content_weight) / feature_scale(cnn.meta,
+                                                                    content_layer) ** 2
         self.content_layer = content_layer if self.content_weight != 0 else None
         self.content_target = content_target
-        active = [(l, float(w)) for l, w in zip(style_layers, style_weights) if w != 0]
+        active = [(l, float(w) / feature_scale(cnn.meta, l) ** 4)
+                  for l, w in zip(style_layers, style_weights) if w != 0]
         self.style_layers = [l for l, _ in active]
         self.style_weights = [w for _, w in active]
         self.targets = [targets[l] for l in self.style_layers] if targets else []

@@ -55,7 +55,8 @@ def register(sub):
     p.add_argument("--content-weight", type=float, default=None)
     p.add_argument("--style-weights", type=_floats, default=None,
                    help="4 comma-separated weights for conv1,fire3,fire4,fire5")
-    p.add_argument("--tv-weight", type=float, default=None)
+    p.add_argument("--tv-weight", type=float, default=None,
+                   help="total-variation weight per squared pixel level (default: the preset's)")
     p.add_argument("--style-size", type=positive_int, default=None)
     add_common(p, out=True, seed=True, steps=True)
     p.set_defaults(func=run_train)

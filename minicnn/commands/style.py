@@ -62,7 +62,8 @@ def register(sub):
                    help="style short side (larger -> larger strokes)")
     p.add_argument("--content-weight", type=float, default=None)
     p.add_argument("--style-weights", type=_weights, default=None)
-    p.add_argument("--tv-weight", type=float, default=None)
+    p.add_argument("--tv-weight", type=float, default=None,
+                   help="total-variation weight per squared pixel level (default: the preset's)")
     p.add_argument("--init", choices=("content", "noise"), default=None)
     p.add_argument("--keep-colors", action="store_true", help="keep the content's colours")
     p.add_argument("--checkpoint", default=None,

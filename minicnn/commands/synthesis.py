@@ -32,12 +32,16 @@ def _non_negative_float(text):
 
 
 def register(sub):
+    from ..techniques.regularizers import IMAGENET_PIXEL_STD
+    from ..techniques.synthesis import CLASS_VISUALIZATION_DEFAULTS as CV
     p = sub.add_parser("classviz", help="class (or neuron) visualization by gradient ascent")
     p.add_argument("classes", nargs="*", type=int, help="class indices (default: 76 366 683)")
     p.add_argument("--channel", type=int, default=None,
                    help="with --layer: visualize this channel of the layer instead of a class")
-    p.add_argument("--lr", type=_positive_float, default=25.0, help="learning rate (25)")
-    p.add_argument("--l2-reg", type=_non_negative_float, default=1e-3, help="L2 penalty (1e-3)")
+    p.add_argument("--lr", type=_positive_float, default=CV["learning_rate"],
+                   help=f"step L2 norm in pixel levels ({CV['learning_rate']:g})")
+    p.add_argument("--l2-reg", type=_non_negative_float, default=CV["l2_reg"],
+                   help=f"L2 penalty per squared pixel level ({CV['l2_reg']:g})")
     p.add_argument("--blur-every", type=int, default=10, help="blur every k steps (10; 0: off)")
     p.add_argument("--blur-sigma", type=_non_negative_float, default=0.5)
     p.add_argument("--jitter", type=int, default=16, help="max jitter in pixels (16)")
@@ -62,7 +66,8 @@ def register(sub):
                    help="true class of the images (default: the model's prediction)")
     p.add_argument("--objective", default="target", choices=("target", "margin"),
                    help="target score (cs231n) or target minus true score")
-    p.add_argument("--lr", type=_positive_float, default=1.0, help="step L2 norm (1.0)")
+    p.add_argument("--lr", type=_positive_float, default=IMAGENET_PIXEL_STD,
+                   help=f"step L2 norm in pixel levels ({IMAGENET_PIXEL_STD:g})")
     p.add_argument("--fgsm", type=_positive_float, default=None, metavar="EPS",
                    help="use (iterative) targeted FGSM with this L-inf budget in pixel levels")
     add_common(p, steps=True)
@@ -74,7 +79,8 @@ def register(sub):
     p.add_argument("--size", type=positive_int, default=512, help="short side in pixels (512)")
     p.add_argument("--octaves", type=positive_int, default=3)
     p.add_argument("--octave-scale", type=_positive_float, default=1.4)
-    p.add_argument("--lr", type=_positive_float, default=1.5)
+    p.add_argument("--lr", type=_positive_float, default=1.5,
+                   help="mean step in pixel levels (1.5)")
     p.add_argument("--jitter", type=int, default=32)
     p.add_argument("--guide", default=None, help="guide image (guided dreaming)")
     add_common(p, seed=True, layer=True, steps=True)
@@ -84,8 +90,10 @@ def register(sub):
     p.add_argument("image", nargs="?", default=None,
                    help="default: kitten (cs231n) when present, else chelsea; " + IMAGE_HELP)
     p.add_argument("--size", type=positive_int, default=224, help="image side (224)")
-    p.add_argument("--lr", type=_positive_float, default=None, help="Adam learning rate")
-    p.add_argument("--tv-weight", type=_non_negative_float, default=None)
+    p.add_argument("--lr", type=_positive_float, default=None,
+                   help="Adam learning rate in pixel levels (default: the library's)")
+    p.add_argument("--tv-weight", type=_non_negative_float, default=None,
+                   help="total-variation weight per squared pixel level (default: the library's)")
     p.add_argument("--tv-beta", type=_positive_float, default=2.0)
     p.add_argument("--alpha-weight", type=_non_negative_float, default=None)
     add_common(p, seed=True, layer=True, steps=True)

@@ -244,15 +244,16 @@ class Context:
             if _matches(got, candidate):
                 chosen = h
                 break
-        if chosen is None and g.shape != w.shape:
+        if g.shape != w.shape:
             msg = f"{what} has shape {g.shape}, expected {w.shape}"
             raise Failure(msg, case=self.current, rel_error=None,
-                          hint=hint or Hint("shape", f"{what} must have shape {w.shape}"))
+                          hint=chosen or hint or Hint("shape", f"{what} must have shape "
+                                                               f"{w.shape}"))
         if chosen is None and err < 1e-4:
             chosen = Hint("precision", "close but not exact (float32 somewhere?): keep the "
                                        "input dtype, float64, throughout")
-        raise Failure(f"{what} differs from the {against} (relative error {err:.2e}, "
-                      f"tolerance {tol:.0e})", case=self.current, rel_error=err,
+        raise Failure(f"{what} differs from the {against} (tolerance {tol:.0e})",
+                      case=self.current, rel_error=err,
                       hint=chosen or hint)
 
     def expect_gradient(self, got, reference, numeric, what, mistakes=(), hint=None):

@@ -66,7 +66,7 @@ import zlib
 from pathlib import Path
 
 from .download import (DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, cache_root, download,
-                       log_stderr)
+                       log_stderr, sha256_file)
 
 __all__ = ["DATASETS", "DatasetError", "fetch_dataset", "verify_dataset", "dataset_status",
            "fetched_data_dir", "data_cache_dir", "data_root", "dataset_folder",
@@ -193,7 +193,7 @@ def verify_dataset(name, dest=None, full=True):
             continue
         if size != info.get("bytes"):
             problems.append(f"{rel}: {size} bytes, recorded {info.get('bytes')}")
-        elif full and _sha256(path) != info.get("sha256"):
+        elif full and sha256_file(path) != info.get("sha256"):
             problems.append(f"{rel}: sha256 differs from the one recorded at fetch time")
     return problems
 
@@ -225,14 +225,6 @@ def imagenet_class_table():
 
 
 # ---------------------------------------------------------------------- helpers
-def _sha256(path, chunk=1 << 20):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _unique(root, stem):
     return root / f".{stem}-{os.getpid()}-{secrets.token_hex(4)}"
 

@@ -187,12 +187,21 @@ high-frequency noise; each difference $d = a - b$ sends $+2d$ to $a$ and $-2d$ t
 ## 5 · Style transfer with your losses
 One forward pass to the deepest loss layer, your losses read from `cache.activations`, one
 backward pass with their gradients injected, and an Adam step on the pixels. (The library's
-`minicnn.techniques.style_transfer` is the same loop with more options.)"""),
+`minicnn.techniques.style_transfer` is the same loop with more options.)
+
+Units, so that the same numbers work with either weights set: the image is optimized in pixel
+levels `u = x * s` (`s = pixel_scale(cnn)`, levels per normalized unit; the gradient is
+`du = dx / s`), so Adam's step (2.9 levels) and the TV weight (per squared level) mean the
+same for the torchvision and the Caffe weights. cs231n's content and style weights were tuned
+on the torchvision features; another set's features are `feature_scale` times as large, so the
+content weight is divided by its square and each style weight by its fourth power."""),
         ("code", """
 import minicnn
 from minicnn.data import load_image, pick_image
 from minicnn.optim import adam
+from minicnn.techniques.regularizers import pixel_scale
 from minicnn.techniques.style import load_style_image
+from minicnn.weights import feature_scale
 try:
     S = load_student_module(FILE)
     cnn = minicnn.load_squeezenet()
@@ -200,19 +209,23 @@ try:
     content = cnn.preprocess(load_image(pick_image("tubingen", "chelsea")), size=size, crop=None)
     style = cnn.preprocess(load_style_image("starry_night"), size=size, crop=None)
     style_layers, style_weights = ["conv1", "fire3", "fire4", "fire5"], [300000, 1000, 15, 3]
+    content_weight = 6e-2 / feature_scale(cnn.meta, "fire2") ** 2
+    style_weights = [w / feature_scale(cnn.meta, l) ** 4 for w, l in zip(style_weights, style_layers)]
     _, cache = cnn.forward(style, end="fire5")
     targets = [S.gram_matrix(cache.activations[l]) for l in style_layers]
     _, cache = cnn.forward(content, end="fire2")
     content_target = cache.activations["fire2"].copy()
-    x, config = content.copy(), {"learning_rate": 0.05}
+    s = pixel_scale(cnn).astype(content.dtype)          # pixel levels per normalized unit
+    u, config = content * s, {"learning_rate": 2.88}    # the image in pixel levels
     for t in range(10 if QUICK else 150):
-        _, cache = cnn.forward(x, end="fire5")
-        lc, dc = S.content_loss(6e-2, cache.activations["fire2"], content_target)
+        _, cache = cnn.forward(u / s, end="fire5")
+        lc, dc = S.content_loss(content_weight, cache.activations["fire2"], content_target)
         ls, dfeats = S.style_loss(cache.activations, style_layers, targets, style_weights)
-        ltv, dtv = S.tv_loss(x, 2e-2)
+        ltv, dtv = S.tv_loss(u, 6e-6)                     # per squared pixel level
         dfeats["fire2"] = dfeats.get("fire2", 0) + dc
         dx, _ = cnn.backward(dfeats, cache, param_grads=False)
-        x, config = adam(x, dx + dtv, config)
+        u, config = adam(u, dx / s + dtv, config)
+    x = u / s
     print(f"losses: content {lc:.3g}, style {ls:.3g}, tv {ltv:.3g}")
     plt.imshow(cnn.deprocess(x[0])); plt.axis("off");
 except NotImplementedError as exc:

@@ -158,21 +158,20 @@ def test_param_grads_false(tiny, x_tiny, rng):
     np.testing.assert_allclose(dx, tiny.backward(d, cache)[0], rtol=1e-12)
 
 
-def test_param_grads_false_is_faster(cnn, rng):
+def test_param_grads_false_computes_no_weight_gradient(cnn, rng, monkeypatch):
+    """param_grads=False never calls a layer backward for weight gradients (what it
+    saves is measured by benchmarks/bench_squeezenet.py, not asserted here)."""
+    from minicnn import fast_layers as fl
     x = rng.standard_normal((1, 3, 224, 224)).astype(np.float32)
     out, cache = cnn.forward(x)
-    d = np.ones_like(out)
+    real, flags = fl.conv_backward, []
 
-    def median_time(**kw):
-        times = []
-        for _ in range(7):
-            t = time.perf_counter()
-            cnn.backward(d, cache, **kw)
-            times.append(time.perf_counter() - t)
-        return np.median(times)
-    median_time(param_grads=False)
-    fast, full = median_time(param_grads=False), median_time(param_grads=True)
-    assert fast < 0.9 * full, f"param_grads=False {fast * 1e3:.1f} ms vs {full * 1e3:.1f} ms"
+    def spy(dout, layer_cache, param_grads=True, **kw):
+        flags.append(param_grads)
+        return real(dout, layer_cache, param_grads=param_grads, **kw)
+    monkeypatch.setattr(fl, "conv_backward", spy)
+    dx, grads = cnn.backward(np.ones_like(out), cache, param_grads=False)
+    assert grads == {} and flags and not any(flags)
 
 
 def test_deepdream_loop_from_the_lecture_notes(cnn, data):

@@ -1,6 +1,5 @@
 """SqueezeNet driver: end-to-end gradients on the tiny model, ranges, injection,
 ReLU rules, the DeepDream loop, preprocessing and input validation."""
-import time
 
 import numpy as np
 import pytest

@@ -319,3 +319,78 @@ def test_demo_section_with_stand_in_networks(tmp_path, monkeypatch):
     html = report.write().read_text()
     assert "Fast style transfer" in html and "fast_style_blend.png" in html
     assert (tmp_path / "report" / "fast_style_composition_vii.png").is_file()
+
+
+# --------------------------------------------------------------------------- nothing lost
+def test_fresh_run_refuses_to_replace_an_existing_checkpoint(photos, tmp_path):
+    """Issue 10, item 1: a run without resume over an existing checkpoint (or network
+    file) is refused before any work; overwrite=True starts over on purpose."""
+    ckpt, out = tmp_path / "ck.npz", tmp_path / "net.npz"
+    run_training(photos, ckpt, steps=2, out=out)
+    before, net_before = ckpt.read_bytes(), out.read_bytes()
+    with pytest.raises(FileExistsError, match="resume=True.*overwrite=True"):
+        run_training(photos, ckpt, steps=2, out=out)
+    with pytest.raises(FileExistsError, match="net.npz"):
+        run_training(photos, None, steps=2, out=out)
+    assert ckpt.read_bytes() == before and out.read_bytes() == net_before
+    _, hist = run_training(photos, ckpt, steps=2, out=out, overwrite=True)
+    assert hist["step"] == [1, 2]
+    with pytest.raises(FileExistsError):          # the CLI: one line, exit code 1
+        fs.train_transformer(minicnn.SqueezeNet.tiny(np.random.default_rng(1)), STYLE_IMG,
+                             content=photos, checkpoint=ckpt, steps=1)
+
+
+def test_crash_between_the_renames_of_the_rotation_is_recovered(reference, photos, tmp_path):
+    """Issue 10, item 2: the old rotation (path -> .prev, .new -> path) cut by a crash
+    left only .prev and .<name>.new; resume completes it instead of restarting at 0."""
+    ckpt = tmp_path / "ck.npz"
+    run_training(photos, ckpt, steps=4)                     # ck at step 4, .prev at 2
+    new = fs._new_path(ckpt)
+    os.replace(ckpt, new)                                   # the state after the crash
+    assert not ckpt.exists()
+    assert fs.recover_checkpoint(ckpt) == ckpt and not new.exists()
+    assert fs.load_checkpoint(ckpt)["step"] == 4
+    os.replace(ckpt, new)
+    resumed, hist = run_training(photos, ckpt, resume=True)
+    assert hist["step"][0] == 1 and len(hist["step"]) == TRAIN["steps"]   # history kept
+    _same_params(resumed, reference[0])
+    # a torn .new falls back to .prev (step 2), never to step 0
+    run_training(photos, ckpt, steps=4, overwrite=True)
+    new.write_bytes(ckpt.read_bytes()[:100])
+    ckpt.unlink()
+    assert fs.recover_checkpoint(ckpt) == ckpt
+    assert fs.load_checkpoint(ckpt)["step"] == 2
+    assert fs.load_checkpoint(fs._prev_path(ckpt))["step"] == 2
+
+
+def test_rotation_keeps_a_complete_checkpoint_at_every_instant(photos, tmp_path, monkeypatch):
+    """A crash at the final rename of the new rotation leaves the previous checkpoint in
+    place (the .prev copy is a link, the path itself is never renamed away)."""
+    ckpt = tmp_path / "ck.npz"
+    run_training(photos, ckpt, steps=2)
+    real_replace = os.replace
+
+    def crash(src, dst):
+        if Path(dst) == ckpt:
+            raise OSError(28, "No space left on device")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(fs.os, "replace", crash)
+    with pytest.raises(OSError, match="No space"):
+        run_training(photos, ckpt, steps=4, resume=True)
+    monkeypatch.undo()
+    assert fs.load_checkpoint(ckpt)["step"] == 2
+    assert fs.load_checkpoint(fs._prev_path(ckpt))["step"] == 2
+
+
+def test_bad_training_numbers_are_refused(photos):
+    """Issue 10, item 5: NaN / negative learning rates and weights, checkpoint_every=0."""
+    cnn = minicnn.SqueezeNet.tiny(np.random.default_rng(1))
+    for kw, match in ((dict(learning_rate=float("nan")), "learning_rate must be positive"),
+                      (dict(learning_rate=-1), "learning_rate must be positive, got -1"),
+                      (dict(checkpoint_every=0), "checkpoint_every must be positive"),
+                      (dict(tv_weight=-1.0), "tv_weight must be non-negative"),
+                      (dict(content_weight=float("inf")), "content_weight must be"),
+                      (dict(style_weights=(1, 1, float("nan"), 1)), "style_weights must be")):
+        with pytest.raises(ValueError, match=match):
+            fs.train_transformer(cnn, STYLE_IMG, content=photos, crop=32, steps=1, **kw)

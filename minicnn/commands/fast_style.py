@@ -47,6 +47,9 @@ def register(sub):
                    help="checkpoint file (default: the --save path with .ckpt.npz)")
     p.add_argument("--checkpoint-every", type=positive_int, default=50)
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start over even if the checkpoint or the network file exists "
+                        "(replacing them); without it, or --resume, that is an error")
     p.add_argument("--batch-size", type=positive_int, default=4)
     p.add_argument("--crop", type=positive_int, default=256, help="crop size (multiple of 4)")
     p.add_argument("--widths", type=_widths, default=(32, 64, 128))
@@ -94,7 +97,7 @@ def run_train(args):
         style_weights=args.style_weights, tv_weight=args.tv_weight,
         style_size=args.style_size, checkpoint=checkpoint,
         checkpoint_every=args.checkpoint_every, resume=args.resume, out=save,
-        seed=args.seed, progress=True, dtype=np.float32)
+        seed=args.seed, progress=True, dtype=np.float32, overwrite=args.overwrite)
     if history["interrupted"]:
         print(f"interrupted at step {history['step'][-1] if history['step'] else 0}; "
               f"checkpoint saved to {checkpoint} (continue with --resume)")

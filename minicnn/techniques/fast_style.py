@@ -27,11 +27,12 @@ import hashlib
 import json
 import os
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-from .. import optim
+from .. import checks, optim
 from ..data import (available_images, list_images, load_image, resize_short_side,
                     shipped_weights_dir, to_rgb)
 from ..losses import content_loss, gram_matrix, style_loss, tv_loss
@@ -213,12 +214,83 @@ def save_checkpoint(path, net, adam_configs, step, history, settings):
     for k, v in history.items():
         arrays[f"history/{k}"] = np.asarray(v, dtype=np.float64)
     arrays["checksum"] = np.array(_digest(arrays))
-    tmp = path.with_name(f".{path.name}.new")
+    tmp = _new_path(path)
     _atomic_savez(tmp, arrays)
     if path.exists():
-        os.replace(path, _prev_path(path))
+        _keep_as_prev(path)
     os.replace(tmp, path)
     return path
+
+
+def _new_path(path):
+    path = Path(path)
+    return path.with_name(f".{path.name}.new")
+
+
+def _keep_as_prev(path):
+    """Make ``<name>.prev.npz`` a copy of ``path`` while ``path`` itself stays in place
+    (a hard link, else a copy, under a temporary name renamed over the old ``.prev``):
+    at every instant of the rotation ``path`` is a complete checkpoint."""
+    import shutil
+    prev = _prev_path(path)
+    tmp = prev.with_name(f".{prev.name}.{os.getpid()}.tmp")
+    try:
+        if tmp.exists():
+            tmp.unlink()
+        try:
+            os.link(path, tmp)
+        except OSError:
+            shutil.copyfile(path, tmp)
+        os.replace(tmp, prev)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _verified(path):
+    """True when ``path`` is a complete checkpoint (its SHA-256 matches)."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        return "checksum" in arrays and str(arrays["checksum"]) == _digest(arrays)
+    except Exception:
+        return False
+
+
+def recover_checkpoint(path):
+    """Finish a checkpoint rotation that a crash interrupted.
+
+    The rotation used to rename ``path`` to ``<name>.prev.npz`` and then the new
+    ``.<name>.new`` to ``path``; a crash between the two renames left no
+    ``path`` (and ``--resume`` started over at step 0).  When ``path`` is missing and the new file is complete, it is
+    renamed into place; when only ``<name>.prev.npz`` is left, it is copied to
+    ``path``.  Returns ``path`` when a checkpoint is (now) there, else None.
+    """
+    path = Path(path)
+    if path.exists():
+        return path
+    new, prev = _new_path(path), _prev_path(path)
+    if new.is_file() and _verified(new):
+        os.replace(new, path)
+        return path
+    if prev.is_file():
+        import shutil
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.restore")
+        shutil.copyfile(prev, tmp)
+        os.replace(tmp, path)
+        return path
+    return None
+
+
+def _existing_training_files(checkpoint, out):
+    """The files a fresh (not resumed) run would replace."""
+    found = []
+    if checkpoint is not None:
+        c = Path(checkpoint)
+        found += [p for p in (c, _new_path(c), _prev_path(c)) if p.exists()]
+    if out is not None and Path(out).exists():
+        found.append(Path(out))
+    return found
 
 
 def load_checkpoint(path):
@@ -265,7 +337,7 @@ def train_transformer(cnn, styles, content=None, *, steps=2000, batch_size=4, cr
                       content_weight=None, style_weights=None, tv_weight=None,
                       style_size=None, content_layer=CONTENT_LAYER, style_layers=STYLE_LAYERS,
                       checkpoint=None, checkpoint_every=100, resume=False, out=None, seed=0,
-                      progress=False, callback=None, dtype=np.float32):
+                      progress=False, callback=None, dtype=np.float32, overwrite=False):
     """Train a transformer network for one style (instance norm) or several
     (conditional instance norm, one style drawn per step) -> (net, history).
 
@@ -283,8 +355,12 @@ def train_transformer(cnn, styles, content=None, *, steps=2000, batch_size=4, cr
     checkpoint: path of the training checkpoint, written atomically every
         ``checkpoint_every`` steps, at the end and on Ctrl-C.
     resume: continue from ``checkpoint`` when it exists (the batches depend only
-        on (seed, step), so the result equals an uninterrupted run).
+        on (seed, step), so the result equals an uninterrupted run); a rotation
+        cut short by a crash is completed first (:func:`recover_checkpoint`).
     out: where to save the final network (``TransformerNet.save``).
+    overwrite: without ``resume``, an existing checkpoint (or ``out``) is an
+        error (FileExistsError) rather than silently replaced by a new run from
+        step 0; ``overwrite=True`` starts over and replaces them.
     callback(step, net, losses): called after each step.
 
     history: dict of lists ``step``, ``loss``, ``content``, ``style``, ``tv``
@@ -296,13 +372,34 @@ def train_transformer(cnn, styles, content=None, *, steps=2000, batch_size=4, cr
     styles = list(styles)
     if not styles:
         raise ValueError("styles must name at least one style")
-    crop, steps, batch_size = int(crop), int(steps), int(batch_size)
+    crop = checks.positive(crop, "crop", integer=True)
+    steps = checks.positive(steps, "steps", integer=True)
+    batch_size = checks.positive(batch_size, "batch_size", integer=True)
+    checkpoint_every = checks.positive(checkpoint_every, "checkpoint_every", integer=True)
     if crop % 4 or crop < 8:
         raise ValueError(f"crop must be a multiple of 4 and at least 8, got {crop}")
-    if steps < 1 or batch_size < 1:
-        raise ValueError(f"steps and batch_size must be positive, got {steps}, {batch_size}")
-    if int(checkpoint_every) < 1:
-        raise ValueError(f"checkpoint_every must be positive, got {checkpoint_every}")
+    learning_rate = checks.positive(learning_rate, "learning_rate")
+    for name, value in (("content_weight", content_weight), ("tv_weight", tv_weight)):
+        if value is not None:
+            checks.non_negative(value, name)
+    if style_weights is not None:
+        style_weights = [checks.non_negative(w, "style_weights") for w in
+                         np.atleast_1d(np.asarray(style_weights, dtype=object))]
+    if style_size is not None:
+        style_size = checks.positive(style_size, "style_size", integer=True)
+    seed = checks.non_negative(seed, "seed", integer=True)
+    if resume and checkpoint is not None:
+        if recover_checkpoint(checkpoint) is None:
+            warnings.warn(f"resume: no checkpoint at {checkpoint} (nor a .prev/.new copy); "
+                          "starting from step 0", RuntimeWarning, stacklevel=2)
+    elif not overwrite:
+        existing = _existing_training_files(checkpoint, out)
+        if existing:
+            raise FileExistsError(
+                f"{', '.join(map(str, existing))} already exist(s): a new run would start "
+                f"from step 0 and replace {'them' if len(existing) > 1 else 'it'}; pass "
+                "resume=True (--resume) to continue the checkpoint, or overwrite=True "
+                "(--overwrite) to start over")
     if content is None:                 # the ImageNet sample, else the embedded photos
         content = list(available_images("dataset"))
     files = list_images(content) if isinstance(content, (str, os.PathLike)) \

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import checks
+
 __all__ = ["extract_features", "feature_cache_dir", "list_image_files", "load_batch",
            "iter_batches", "pixel_features", "thumbnails", "nearest_neighbors",
            "neighbor_agreement", "embed", "tsne_grid", "thumbnail_scatter", "neighbor_rows",
@@ -49,10 +51,7 @@ _CACHE_FORMAT = 1
 
 
 def _check_choice(value, choices, argument):
-    if value not in choices:
-        raise ValueError(f"{argument} must be one of {', '.join(map(repr, choices))}, "
-                         f"got {value!r}")
-    return value
+    return checks.choice(value, choices, argument)
 
 
 def restricted_imagenet_group(class_indices):
@@ -171,9 +170,7 @@ def iter_batches(cnn, images, batch_size=16, size=None, crop="default", progress
 
 
 def _positive(value, argument):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{argument} must be a positive integer, got {value!r}")
-    return int(value)
+    return checks.positive_int(value, argument)
 
 
 # --------------------------------------------------------------------------- extraction
@@ -246,10 +243,7 @@ def _model_file(cnn, digest, folder):
     """The model's weights as an .npz the workers can load (written once)."""
     path = folder / "models" / f"{digest}.npz"
     if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{digest}.{os.getpid()}.tmp.npz")
-        np.savez(tmp, **cnn.params)
-        os.replace(tmp, path)
+        _save_npz_atomic(path, **cnn.params)
     return path
 
 
@@ -318,7 +312,8 @@ def extract_features(cnn, images_or_folder, layer="fire9", batch_size=16, n_jobs
     folder = feature_cache_dir(cache_dir)
     key = _cache_key(cnn, paths, layer, pool, size, crop, content_hash) if cache else None
     if cache:
-        done = _read_cached(folder, key)
+        done = _read_cached(folder, key, len(paths), _feature_width(cnn, layer, pool, crop),
+                            cnn.dtype, layer, pool)
         if done is not None:
             feats, ok = done
             return _finish(feats, ok, paths, return_paths)
@@ -326,27 +321,25 @@ def extract_features(cnn, images_or_folder, layer="fire9", batch_size=16, n_jobs
     starts = list(range(0, len(paths), chunk))
     parts_dir = folder / f"{key}.parts" if cache else None
     results = {}
+    width = _feature_width(cnn, layer, pool, crop)
     if cache and parts_dir.is_dir():
         for s in starts:
             part = parts_dir / f"{s:08d}.npz"
             if part.is_file():
-                try:
-                    with np.load(part, allow_pickle=False) as f:
-                        results[s] = (f["features"] if f["features"].size else None,
-                                      f["ok"].astype(bool))
-                except (OSError, ValueError, KeyError):
-                    part.unlink()              # torn write: recompute this chunk
+                value = _read_part(part, len(paths[s:s + chunk]), width, cnn.dtype)
+                if value is None:
+                    _unlink_quietly(part)      # torn or foreign: recompute this chunk
+                else:
+                    results[s] = value
     todo = [s for s in starts if s not in results]
 
     def save_part(s, value):
         results[s] = value
         if cache:
-            parts_dir.mkdir(parents=True, exist_ok=True)
             feats, ok = value
-            tmp = parts_dir / f"{s:08d}.tmp.npz"
-            np.savez(tmp, features=np.zeros((0,), cnn.dtype) if feats is None else feats,
-                     ok=ok)
-            os.replace(tmp, parts_dir / f"{s:08d}.npz")
+            _save_npz_atomic(parts_dir / f"{s:08d}.npz",
+                             features=np.zeros((0,), cnn.dtype) if feats is None else feats,
+                             ok=ok)
 
     from tqdm import tqdm
     with tqdm(total=len(paths), initial=sum(len(results[s][1]) for s in results),
@@ -402,25 +395,118 @@ def _finish(feats, ok, paths, return_paths):
     return feats
 
 
-def _read_cached(folder, key):
+def _feature_width(cnn, layer, pool, crop):
+    """The number of features per image of ``layer`` pooled by ``pool`` (None when
+    it depends on the image size: ``pool="none"`` without a fixed crop)."""
+    k = cnn.layer_index(layer)
+    if pool != "none" or cnn.layers[k]["type"] == "gap":
+        return int(cnn.layers[k]["out"])
+    side = cnn.meta.get("input_size", 224) if crop == "default" else crop
+    if side is None:
+        return None
+    return int(np.prod(cnn.output_shape((1, 3, side, side), end=k)[1:]))
+
+
+def _consistent(feats, ok, n_files, width, dtype):
+    """Whether features and validity mask read from the cache are what they claim:
+    one mask entry per file, one row per valid file, the layer's width, the
+    model's dtype."""
+    return (ok.shape == (n_files,) and feats.ndim == 2 and len(feats) == int(ok.sum())
+            and (width is None or feats.shape[1] == width) and feats.dtype == np.dtype(dtype))
+
+
+def _unlink_quietly(path):
+    try:
+        path.unlink()
+    except OSError:
+        pass
+
+
+def _tmp_name(path):
+    """A temporary name beside ``path`` unique to this process and call (several
+    processes may write the same cache at once)."""
+    import uuid
+    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+
+
+def _save_atomic(path, write):
+    """write(file object) to a unique temporary file, then rename over ``path``; a
+    folder removed meanwhile by another process is recreated (three tries).  A
+    failed write (disk full) leaves the previous ``path`` as it was."""
+    for attempt in range(3):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _tmp_name(path)
+        try:
+            with open(tmp, "wb") as f:
+                write(f)
+            os.replace(tmp, path)
+            return path
+        except FileNotFoundError:
+            if attempt == 2:
+                raise
+        finally:
+            _unlink_quietly(tmp)
+    return path
+
+
+def _save_npz_atomic(path, **arrays):
+    return _save_atomic(path, lambda f: np.savez(f, **arrays))
+
+
+def _read_part(part, n_files, width, dtype):
+    try:
+        with np.load(part, allow_pickle=False) as f:
+            feats, ok = f["features"], f["ok"].astype(bool)
+    except (OSError, ValueError, KeyError, EOFError):
+        return None
+    if feats.size == 0:
+        return (None, ok) if ok.shape == (n_files,) and not ok.any() else None
+    if not _consistent(feats, ok, n_files, width, dtype):
+        return None
+    return feats, ok
+
+
+def _read_cached(folder, key, n_files=None, width=None, dtype=None, layer=None, pool=None):
+    """(features, ok) cached under ``key``, or None when absent or when what is read
+    does not match the model, layer and file list it claims to be (then it is
+    recomputed, with a warning)."""
     f, m = folder / f"{key}.npy", folder / f"{key}.ok.npy"
     if not (f.is_file() and m.is_file()):
         return None
     try:
-        return np.load(f, allow_pickle=False), np.load(m, allow_pickle=False).astype(bool)
-    except (OSError, ValueError):
+        feats, ok = np.load(f, allow_pickle=False), np.load(m, allow_pickle=False).astype(bool)
+    except (OSError, ValueError, EOFError):
         return None
+    problem = None
+    if n_files is not None and not _consistent(feats, ok, n_files, width,
+                                               feats.dtype if dtype is None else dtype):
+        problem = (f"features {feats.shape} {feats.dtype} and mask {ok.shape} "
+                   f"({int(ok.sum())} valid) for {n_files} files of {width} features")
+    info = folder / f"{key}.json"
+    if problem is None and layer is not None and info.is_file():
+        try:
+            meta = json.loads(info.read_text())
+            if meta.get("layer") != layer or meta.get("pool") != pool \
+                    or meta.get("n_files") != n_files:
+                problem = (f"written for layer {meta.get('layer')!r} pool "
+                           f"{meta.get('pool')!r} and {meta.get('n_files')} files")
+        except (OSError, ValueError):
+            pass
+    if problem is not None:
+        warnings.warn(f"feature cache {f} does not match what it is cached for "
+                      f"({problem}; expected layer {layer!r}); recomputing", RuntimeWarning,
+                      stacklevel=3)
+        return None
+    return feats, ok
 
 
 def _write_cached(folder, key, feats, ok, paths, layer, pool):
     folder.mkdir(parents=True, exist_ok=True)
-    for suffix, arr in ((".ok.npy", ok), (".npy", feats)):      # features last: the marker
-        tmp = folder / f"{key}.tmp{suffix}"
-        np.save(tmp, arr)
-        os.replace(tmp, folder / f"{key}{suffix}")
     info = {"layer": layer, "pool": pool, "shape": list(feats.shape), "n_files": len(paths),
             "first": str(paths[0]), "skipped": [str(p) for p, g in zip(paths, ok) if not g]}
-    (folder / f"{key}.json").write_text(json.dumps(info, indent=1))
+    _save_atomic(folder / f"{key}.json", lambda f: f.write(json.dumps(info, indent=1).encode()))
+    for suffix, arr in ((".ok.npy", ok), (".npy", feats)):      # features last: the marker
+        _save_atomic(folder / f"{key}{suffix}", lambda f, arr=arr: np.save(f, arr))
 
 
 # --------------------------------------------------------------------------- pixels, thumbnails
@@ -547,6 +633,14 @@ def embed(features, method="tsne", seed=0, n_components=2, perplexity=30.0, pca_
     if not np.isfinite(x).all():
         raise ValueError("features contain NaN or infinite values")
     n_components = _positive(n_components, "n_components")
+    checks.positive(perplexity, "perplexity")
+    pca_dims = _positive(pca_dims, "pca_dims")
+    if seed is not None:
+        seed = checks.non_negative(seed, "seed", integer=True)
+    if method == "tsne" and np.ptp(x, axis=0).max() == 0:
+        # scikit-learn's Barnes-Hut t-SNE crashes the process (SIGSEGV) on these
+        raise ValueError(f"features are {len(x)} identical vectors: t-SNE needs at least two "
+                         "distinct rows (use method='pca', or check the extraction)")
     if method == "pca":
         model = PCA(n_components=min(n_components, *x.shape), svd_solver="full",
                     random_state=seed)

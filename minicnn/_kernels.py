@@ -37,7 +37,8 @@ import numpy as np
 
 __all__ = ["BACKEND", "KERNEL_SOURCES", "KERNEL_NAMES", "describe", "get_kernels",
            "set_num_threads", "get_num_threads", "tune_malloc",
-           "im2col", "col2im", "maxpool_forward", "maxpool_backward", "numpy", "cython"]
+           "im2col", "col2im", "maxpool_forward", "maxpool_backward", "numpy", "cython",
+           "window_ssd_numpy", "fill_pass_numpy"]
 
 KERNEL_NAMES = ("im2col", "col2im", "maxpool_forward", "maxpool_backward", "window_ssd")
 #: compiled module (under the ``minicnn`` package) -> kernels it provides
@@ -229,9 +230,66 @@ def maxpool_backward_numpy(dout, argmax, h, w):
 
 
 def window_ssd_numpy(source, template, rows, cols, weights, out):
-    """Efros-Leung window search; the twin lives in :mod:`minicnn.techniques.texture`."""
-    from .techniques.texture import window_ssd_numpy as twin
-    return twin(source, template, rows, cols, weights, out)
+    """NumPy twin of ``minicnn._texture.window_ssd`` (same signature, same result).
+
+    source: (C, H, W); template: (C, K) values of the K known pixels at window
+    offsets ``rows``, ``cols`` (K,) with Gaussian ``weights`` (K,); out:
+    (H - win + 1, W - win + 1) is overwritten with, for every source window,
+
+        out[i, j] = sum_k w_k * sum_c (source[c, i + a_k, j + b_k] - template[c, k])^2
+
+    accumulated in the kernel's order (k outer, c inner) so both agree bit for bit.
+    """
+    oh, ow = out.shape
+    out[...] = 0
+    for k in range(template.shape[1]):
+        a, b, w = int(rows[k]), int(cols[k]), weights[k]
+        for c in range(source.shape[0]):
+            d = source[c, a:a + oh, b:b + ow] - template[c, k]
+            d *= d
+            d *= w
+            out += d
+    return out
+
+
+def fill_pass_numpy(source, canvas, filled, where, pix, u, gauss, window, err_threshold,
+                    max_err, dist):
+    """One Efros-Leung pass (NumPy twin of ``minicnn._texture.fill_pass``).
+
+    source: (C, Hs, Ws); canvas: (C, H + 2h, W + 2h) padded output (h = window // 2),
+    modified; filled: (H + 2h, W + 2h) uint8 mask, modified; where: (H, W, 2)
+    int64 source coordinates of each output pixel, modified; pix: (P, 2) output
+    positions to visit in order; u: (P,) uniform [0, 1) draws; gauss: (window**2,)
+    weights; dist: (Hs - window + 1, Ws - window + 1) scratch.
+
+    For pixel p: SSD of its known neighbours against every source window
+    (:func:`window_ssd_numpy`), candidates ``dist <= min * (1 + err_threshold)``
+    (in float64), the ``int(u[p] * count)``-th candidate in row-major order is
+    taken, and copied if ``dist / (C * sum of known weights) <= max_err`` (the
+    weight sum accumulated sequentially in float64).  Returns the number filled.
+    """
+    n_ch, half = source.shape[0], window // 2
+    n_new = 0
+    for p in range(pix.shape[0]):
+        y, x = int(pix[p, 0]), int(pix[p, 1])
+        ks = np.flatnonzero(filled[y:y + window, x:x + window].ravel())
+        if ks.size == 0:
+            continue
+        rows, cols = np.divmod(ks, window)
+        wts = gauss[ks]
+        tmpl = np.ascontiguousarray(canvas[:, y:y + window, x:x + window].reshape(n_ch, -1)[:, ks])
+        window_ssd_numpy(source, tmpl, rows, cols, wts, dist)
+        wsum = float(np.cumsum(wts, dtype=np.float64)[-1])          # sequential sum
+        limit = float(dist.min()) * (1.0 + err_threshold)
+        cand = np.flatnonzero(dist.astype(np.float64).ravel() <= limit)
+        pick = int(cand[min(int(u[p] * len(cand)), len(cand) - 1)])
+        i, j = divmod(pick, dist.shape[1])
+        if float(dist[i, j]) / (wsum * n_ch) <= max_err:
+            canvas[:, y + half, x + half] = source[:, i + half, j + half]
+            filled[y + half, x + half] = 1
+            where[y, x] = (i + half, j + half)
+            n_new += 1
+    return n_new
 
 
 numpy = types.SimpleNamespace(

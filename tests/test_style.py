@@ -245,3 +245,33 @@ def test_corrupted_checkpoint_is_refused(tiny, rng, tmp_path):
     with pytest.raises(ValueError, match="corrupted or not a style-transfer checkpoint"):
         style_transfer(tiny, _img(rng), _img(rng), iterations=2, checkpoint=bad, **TINY)
     assert bad.read_bytes() == b"not a zip file"
+
+
+def test_checkpoint_of_other_settings_is_refused(tiny, rng, tmp_path):
+    """Issue 10, item 6: a checkpoint written with other style weights (or other
+    images) is refused, as fast-style training does; the same settings resume."""
+    content, style = _img(rng), _img(rng)
+    ckpt = tmp_path / "run.npz"
+    style_transfer(tiny, content, style, iterations=2, checkpoint=ckpt, checkpoint_every=1,
+                   **TINY)
+    before = ckpt.read_bytes()
+    with pytest.raises(ValueError, match=r"different settings \(style_weights: \[2\.0"):
+        style_transfer(tiny, content, style, iterations=3, checkpoint=ckpt,
+                       **dict(TINY, style_weights=(5.0, 1.0, 1.0, 1.0)))
+    with pytest.raises(ValueError, match="different settings.*inputs"):
+        style_transfer(tiny, content, _img(rng), iterations=3, checkpoint=ckpt, **TINY)
+    assert ckpt.read_bytes() == before
+    style_transfer(tiny, content, style, iterations=3, checkpoint=ckpt, **TINY)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(learning_rate=-3), "learning_rate must be positive, got -3"),
+    (dict(learning_rate=float("nan")), "learning_rate must be positive, got nan"),
+    (dict(decayed_lr=0), "decayed_lr must be positive"),
+    (dict(checkpoint_every=0), "checkpoint_every must be positive"),
+    (dict(style_size=-4), "style_size must be positive"),
+])
+def test_bad_schedule_is_refused(tiny, rng, kwargs, match):
+    """Issue 10, items 5 and 11: negative / NaN learning rates, checkpoint_every=0."""
+    with pytest.raises(ValueError, match=match):
+        style_transfer(tiny, _img(rng), _img(rng), iterations=1, **dict(TINY, **kwargs))

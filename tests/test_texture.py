@@ -168,3 +168,20 @@ def test_cython_fill_pass_equals_numpy_twin(dtype, rng):
     assert states[0][0] == states[1][0] > 0
     for a, b in zip(states[0][1:], states[1][1:]):
         np.testing.assert_array_equal(a, b)
+
+
+def test_nan_source_is_refused_not_a_hang(rng):
+    """Issue 10, item 10: a 3x3 block of NaN pixels made the synthesis loop forever."""
+    src = _noise_texture(rng).astype(np.float64)
+    src[4:7, 4:7] = np.nan
+    with pytest.raises(ValueError, match="source contains 27 NaN"):
+        efros_leung(src, 10, window=5)
+    with pytest.raises(ValueError, match="relax must be"):
+        efros_leung(_noise_texture(rng), 10, window=5, relax=float("nan"))
+
+
+def test_texture_twins_live_in_kernels():
+    from minicnn import _kernels
+    from minicnn.techniques import texture as T
+    assert T.window_ssd_numpy is _kernels.window_ssd_numpy is _kernels.numpy.window_ssd
+    assert T.fill_pass_numpy is _kernels.fill_pass_numpy

@@ -37,8 +37,8 @@ import numpy as np
 from ..losses import content_loss, gram_matrix, style_loss, tv_loss
 from ..optim import adam
 from ..weights import feature_scale
+from .. import checks
 from .regularizers import IMAGENET_PIXEL_STD, pixel_scale
-from .texture import _as_rng
 
 __all__ = ["style_transfer", "style_transfer_preset", "style_targets", "style_losses",
            "prepare_image", "load_style_image", "keep_content_colors", "PRESETS", "INITS",
@@ -371,11 +371,23 @@ def style_transfer(cnn, content, styles, *, style_weights, content_weight, tv_we
     Returns x (1, 3, H, W) in the model's normalized space (``cnn.deprocess``).
     """
     from tqdm.auto import tqdm
-    if init not in INITS:
-        raise ValueError(f"unknown init {init!r}; choose one of {', '.join(INITS)}")
+    checks.choice(init, INITS, "init", label="init")
     if not isinstance(iterations, (int, np.integer)) or iterations < 0:
         raise ValueError(f"iterations must be a non-negative int, got {iterations!r}")
-    rng = _as_rng(rng)
+    learning_rate = checks.positive(learning_rate, "learning_rate")
+    decayed_lr = checks.positive(decayed_lr, "decayed_lr")
+    decay_lr_at = checks.non_negative(decay_lr_at, "decay_lr_at", integer=True)
+    clamp_until = checks.non_negative(clamp_until, "clamp_until", integer=True)
+    if clamp is not None:
+        clamp = checks.non_negative(clamp, "clamp")
+    checkpoint_every = checks.positive(checkpoint_every, "checkpoint_every", integer=True)
+    if style_size is not None:
+        checks.positive(style_size, "style_size", integer=True)
+    if image_size is not None:
+        checks.positive(image_size, "image_size", integer=True)
+    if image_shape is not None:
+        image_shape = checks.image_size(image_shape, "image_shape")
+    rng = checks.rng(rng)
     objective, content_x = _build_objective(cnn, content, styles, style_weights,
                                             content_weight, tv_weight, content_layer,
                                             style_layers, style_size, image_size, blend)
@@ -395,8 +407,21 @@ def style_transfer(cnn, content, styles, *, style_weights, content_weight, tv_we
     config = {"learning_rate": learning_rate}
     best_loss, best_x = np.inf, x.copy()
     start = 0
+    settings = None
+    if checkpoint is not None:
+        settings = _run_settings(objective, x, dict(
+            style_weights=list(map(float, np.broadcast_to(style_weights, (len(tuple(
+                (style_layers,) if isinstance(style_layers, str) else style_layers)),)))),
+            content_weight=float(content_weight), tv_weight=float(tv_weight),
+            content_layer=content_layer,
+            style_layers=list((style_layers,) if isinstance(style_layers, str)
+                              else style_layers),
+            style_size=style_size, init=init, learning_rate=learning_rate,
+            decayed_lr=decayed_lr, decay_lr_at=decay_lr_at,
+            clamp=None if clamp is None else float(clamp), clamp_until=clamp_until,
+            blend=None if blend is None else list(map(float, np.ravel(blend)))))
     if checkpoint is not None and Path(checkpoint).is_file():
-        start, x, config, best_loss, best_x = _load_checkpoint(checkpoint, x)
+        start, x, config, best_loss, best_x = _load_checkpoint(checkpoint, x, settings)
     bar = tqdm(range(start, iterations), disable=not progress, desc="style transfer",
                initial=start, total=iterations)
     t = start
@@ -421,13 +446,13 @@ def style_transfer(cnn, content, styles, *, style_weights, content_weight, tv_we
             u, config = adam(u, (dx / scale).astype(x.dtype), config)
             x = (u / scale).astype(x.dtype)
             if checkpoint is not None and (t + 1) % checkpoint_every == 0:
-                _save_checkpoint(checkpoint, t + 1, x, config, best_loss, best_x)
+                _save_checkpoint(checkpoint, t + 1, x, config, best_loss, best_x, settings)
         final, _ = objective(x, grad=False)
         if history is not None:
             history.append(final)
     except KeyboardInterrupt:
         if checkpoint is not None:
-            _save_checkpoint(checkpoint, t, x, config, best_loss, best_x)
+            _save_checkpoint(checkpoint, t, x, config, best_loss, best_x, settings)
         warnings.warn(f"style_transfer interrupted: returning the best image so far "
                       f"(loss {best_loss:.4g})")
         x = best_x
@@ -438,22 +463,47 @@ def style_transfer(cnn, content, styles, *, style_weights, content_weight, tv_we
     return x
 
 
-def _save_checkpoint(path, iteration, x, config, best_loss, best_x):
-    """Write the optimization state to ``path`` atomically (temp file + rename)."""
+def _run_settings(objective, x0, settings):
+    """What a checkpoint must agree on to be resumed: the loss weights, layers and
+    schedule, and digests of the targets (content features, style Grams) and of
+    the start image (content, init, seed)."""
+    import hashlib
+    h = hashlib.sha256()
+    for a in ([objective.content_target] if objective.content_layer else []) + \
+            list(objective.targets) + [x0]:
+        a = np.ascontiguousarray(a)
+        h.update(str(a.dtype).encode() + str(a.shape).encode())
+        h.update(a.tobytes())
+    return dict(settings, inputs=h.hexdigest()[:32])
+
+
+def _save_checkpoint(path, iteration, x, config, best_loss, best_x, settings=None):
+    """Write the optimization state to ``path`` atomically (a temporary file of this
+    process, then a rename: a failed write leaves the previous checkpoint)."""
+    import json
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.npz")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
     m = config.get("m")
-    np.savez(tmp, iteration=np.int64(iteration), x=x, best_x=best_x,
-             best_loss=np.float64(best_loss), learning_rate=np.float64(config["learning_rate"]),
-             adam_t=np.int64(config.get("t", 0)),
-             m=np.zeros_like(x) if m is None else m,
-             v=np.zeros_like(x) if m is None else config["v"])
-    os.replace(tmp, path)
+    extra = {} if settings is None else {"settings": np.array(json.dumps(settings,
+                                                                         sort_keys=True))}
+    try:
+        np.savez(tmp, iteration=np.int64(iteration), x=x, best_x=best_x,
+                 best_loss=np.float64(best_loss),
+                 learning_rate=np.float64(config["learning_rate"]),
+                 adam_t=np.int64(config.get("t", 0)),
+                 m=np.zeros_like(x) if m is None else m,
+                 v=np.zeros_like(x) if m is None else config["v"], **extra)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
 
 
-def _load_checkpoint(path, x):
-    """(iteration, x, adam config, best_loss, best_x) from a checkpoint of an image like x."""
+def _load_checkpoint(path, x, settings=None):
+    """(iteration, x, adam config, best_loss, best_x) from a checkpoint of an image like
+    x, written by a run with the same ``settings`` (else a ValueError listing them)."""
+    import json
     try:
         with np.load(path, allow_pickle=False) as z:
             state = {k: z[k] for k in z.files}
@@ -471,6 +521,25 @@ def _load_checkpoint(path, x):
     if saved.shape != x.shape:
         raise ValueError(f"checkpoint {path} holds an image of shape {saved.shape}, this run "
                          f"optimizes {x.shape}; use another checkpoint path")
+    if settings is not None:
+        if "settings" not in state:
+            warnings.warn(f"checkpoint {path} does not record its settings (written by an "
+                          "older minicnn): resuming without checking them", RuntimeWarning,
+                          stacklevel=3)
+        else:
+            saved_settings = json.loads(str(state["settings"]))
+            wanted = json.loads(json.dumps(settings, sort_keys=True))
+            diff = sorted(k for k in set(wanted) | set(saved_settings)
+                          if wanted.get(k) != saved_settings.get(k))
+            if diff:
+                listing = "; ".join(
+                    f"{k}: {saved_settings.get(k)!r} there, {wanted.get(k)!r} now"
+                    if k != "inputs" else "inputs: other content/style images or start "
+                    "image (init, rng)" for k in diff)
+                raise ValueError(f"checkpoint {path} was written by a run with different "
+                                 f"settings ({listing}); resuming would not reproduce an "
+                                 "uninterrupted run: use another checkpoint path or delete "
+                                 "it")
     return iteration, saved.astype(x.dtype), config, best_loss, best_x
 
 

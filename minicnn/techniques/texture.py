@@ -10,108 +10,31 @@
 
 The Efros-Leung window search is the hot loop.  It runs in the Cython kernel
 ``minicnn._texture.window_ssd`` (built from ``kernels/texture.pyx``) or in its
-bit-identical NumPy twin :func:`window_ssd_numpy`; ``MINICNN_PURE_NUMPY=1``
+bit-identical NumPy twin :func:`window_ssd_numpy` (kept in :mod:`minicnn._kernels`
+beside the other twins, and importable from here); ``MINICNN_PURE_NUMPY=1``
 forces the twin and ``MINICNN_REQUIRE_EXT=1`` makes a missing build an error.
 A whole pass over the frontier (template gathering, search, candidate choice)
 runs in ``minicnn._texture.fill_pass`` alongside it, with the twin
 :func:`fill_pass_numpy` (which calls :func:`window_ssd_numpy`).
 """
-import os
 import warnings
 
 import numpy as np
+
+from .. import _kernels, checks
+from .._kernels import fill_pass_numpy, window_ssd_numpy
 
 __all__ = ["efros_leung", "texture_synthesis", "window_ssd_numpy", "window_ssd", "fill_pass_numpy",
            "TEXTURE_BACKEND", "gaussian_window", "GRAM_TEXTURE_DEFAULTS"]
 
 
 # --------------------------------------------------------------------------- kernel
-def window_ssd_numpy(source, template, rows, cols, weights, out):
-    """NumPy twin of ``minicnn._texture.window_ssd`` (same signature, same result).
-
-    source: (C, H, W); template: (C, K) values of the K known pixels at window
-    offsets ``rows``, ``cols`` (K,) with Gaussian ``weights`` (K,); out:
-    (H - win + 1, W - win + 1) is overwritten with, for every source window,
-
-        out[i, j] = sum_k w_k * sum_c (source[c, i + a_k, j + b_k] - template[c, k])^2
-
-    accumulated in the kernel's order (k outer, c inner) so both agree bit for bit.
-    """
-    oh, ow = out.shape
-    out[...] = 0
-    for k in range(template.shape[1]):
-        a, b, w = int(rows[k]), int(cols[k]), weights[k]
-        for c in range(source.shape[0]):
-            d = source[c, a:a + oh, b:b + ow] - template[c, k]
-            d *= d
-            d *= w
-            out += d
-    return out
-
-
-def fill_pass_numpy(source, canvas, filled, where, pix, u, gauss, window, err_threshold,
-                    max_err, dist):
-    """One Efros-Leung pass (NumPy twin of ``minicnn._texture.fill_pass``).
-
-    source: (C, Hs, Ws); canvas: (C, H + 2h, W + 2h) padded output (h = window // 2),
-    modified; filled: (H + 2h, W + 2h) uint8 mask, modified; where: (H, W, 2)
-    int64 source coordinates of each output pixel, modified; pix: (P, 2) output
-    positions to visit in order; u: (P,) uniform [0, 1) draws; gauss: (window**2,)
-    weights; dist: (Hs - window + 1, Ws - window + 1) scratch.
-
-    For pixel p: SSD of its known neighbours against every source window
-    (:func:`window_ssd_numpy`), candidates ``dist <= min * (1 + err_threshold)``
-    (in float64), the ``int(u[p] * count)``-th candidate in row-major order is
-    taken, and copied if ``dist / (C * sum of known weights) <= max_err`` (the
-    weight sum accumulated sequentially in float64).  Returns the number filled.
-    """
-    n_ch, half = source.shape[0], window // 2
-    n_new = 0
-    for p in range(pix.shape[0]):
-        y, x = int(pix[p, 0]), int(pix[p, 1])
-        ks = np.flatnonzero(filled[y:y + window, x:x + window].ravel())
-        if ks.size == 0:
-            continue
-        rows, cols = np.divmod(ks, window)
-        wts = gauss[ks]
-        tmpl = np.ascontiguousarray(canvas[:, y:y + window, x:x + window].reshape(n_ch, -1)[:, ks])
-        window_ssd_numpy(source, tmpl, rows, cols, wts, dist)
-        wsum = float(np.cumsum(wts, dtype=np.float64)[-1])          # sequential sum
-        limit = float(dist.min()) * (1.0 + err_threshold)
-        cand = np.flatnonzero(dist.astype(np.float64).ravel() <= limit)
-        pick = int(cand[min(int(u[p] * len(cand)), len(cand) - 1)])
-        i, j = divmod(pick, dist.shape[1])
-        if float(dist[i, j]) / (wsum * n_ch) <= max_err:
-            canvas[:, y + half, x + half] = source[:, i + half, j + half]
-            filled[y + half, x + half] = 1
-            where[y, x] = (i + half, j + half)
-            n_new += 1
-    return n_new
-
-
 def _load_kernel():
     """(window_ssd, backend name): the selection of :mod:`minicnn._kernels` (which
-    honours MINICNN_PURE_NUMPY / MINICNN_REQUIRE_EXT), else the same rules here."""
-    try:
-        from .. import _kernels
-    except ImportError:
-        _kernels = None
-    if _kernels is not None and "window_ssd" in getattr(_kernels, "KERNEL_NAMES", ()):
-        source = _kernels.KERNEL_SOURCES["window_ssd"]
-        if source.startswith("cython"):
-            return _kernels.window_ssd, "cython"
-        return window_ssd_numpy, "numpy"
-    if os.environ.get("MINICNN_PURE_NUMPY", "") not in ("", "0"):
-        return window_ssd_numpy, "numpy"
-    try:
-        from .._texture import window_ssd as fn
-        return fn, "cython"
-    except ImportError as exc:
-        if os.environ.get("MINICNN_REQUIRE_EXT", "") not in ("", "0"):
-            raise ImportError("MINICNN_REQUIRE_EXT=1 but the Cython kernel minicnn._texture "
-                              "is not built (run `pip install -e . --no-build-isolation`)"
-                              ) from exc
-        return window_ssd_numpy, "numpy"
+    honours MINICNN_PURE_NUMPY / MINICNN_REQUIRE_EXT and holds the NumPy twins)."""
+    if _kernels.KERNEL_SOURCES["window_ssd"].startswith("cython"):
+        return _kernels.window_ssd, "cython"
+    return window_ssd_numpy, "numpy"
 
 
 window_ssd, TEXTURE_BACKEND = _load_kernel()
@@ -132,13 +55,7 @@ def gaussian_window(window, sigma=None, dtype=np.float64):
 
 # --------------------------------------------------------------------------- Efros-Leung
 def _as_rng(rng):
-    if rng is None:
-        return np.random.default_rng(0)
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
-        return np.random.default_rng(int(rng))
-    raise TypeError(f"rng must be a numpy.random.Generator, an int seed or None, got {rng!r}")
+    return checks.rng(rng)
 
 
 def _out_shape(out_size):
@@ -194,6 +111,9 @@ def efros_leung(source, out_size, window=11, rng=None, *, seed_size=3, err_thres
                                          or src_in.dtype == bool):
         raise ValueError(f"source must be a numeric image of shape (H, W) or (H, W, C), "
                          f"got shape {src_in.shape} and dtype {src_in.dtype}")
+    # a NaN pixel makes every window distance NaN: no candidate ever passes the
+    # threshold and the synthesis would relax it forever
+    checks.finite(src_in, "source")
     grey = src_in.ndim == 2
     src_hwc = src_in[..., None] if grey else src_in
     hs, ws, n_ch = src_hwc.shape
@@ -204,11 +124,15 @@ def efros_leung(source, out_size, window=11, rng=None, *, seed_size=3, err_thres
         raise ValueError(f"window ({window}) must not exceed the source's short side "
                          f"({min(hs, ws)}); source shape is {src_in.shape}")
     oh, ow = _out_shape(out_size)
+    seed_size = checks.positive(seed_size, "seed_size", integer=True)
     if not 1 <= seed_size <= min(oh, ow, hs, ws):
         raise ValueError(f"seed_size must be between 1 and {min(oh, ow, hs, ws)}, "
                          f"got {seed_size}")
-    if err_threshold < 0 or max_err_threshold <= 0 or relax <= 1:
-        raise ValueError("need err_threshold >= 0, max_err_threshold > 0 and relax > 1")
+    err_threshold = checks.non_negative(err_threshold, "err_threshold")
+    max_err_threshold = checks.positive(max_err_threshold, "max_err_threshold")
+    relax = checks.positive(relax, "relax")
+    if relax <= 1:
+        raise ValueError(f"relax must be greater than 1, got {relax!r}")
     rng = _as_rng(rng)
 
     scale = 255.0 if src_in.dtype == np.uint8 else 1.0

@@ -194,6 +194,7 @@ def choice(value, choices, name, label=None):
 
 def image_size(value, name="size"):
     """An image side (int) or (H, W) of positive ints -> (H, W)."""
+    given = value
     if isinstance(value, (numbers.Integral, np.integer)) and not _is_bool(value):
         value = (value, value)
     try:
@@ -202,7 +203,7 @@ def image_size(value, name="size"):
         raise TypeError(f"{name} must be an int or (height, width), got {value!r}") from None
     if len(hw) != 2 or any(_is_bool(v) or not isinstance(v, (numbers.Integral, np.integer))
                            for v in hw):
-        raise TypeError(f"{name} must be an int or (height, width) of ints, got {value!r}")
+        raise TypeError(f"{name} must be an int or (height, width) of ints, got {given!r}")
     if min(hw) < 1:
-        raise ValueError(f"{name} must be positive, got {value!r}")
+        raise ValueError(f"{name} must be positive, got {given!r}")
     return int(hw[0]), int(hw[1])

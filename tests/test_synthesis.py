@@ -457,3 +457,47 @@ def test_cli_commands_write_pngs(sharp, tmp_path, monkeypatch, capsys):
                      "invert_photo_conv1.png", "invert_photo_fire3.png"]:
         assert expected in names, names
     assert f"target {y} equals the true class" in capsys.readouterr().err
+
+
+def test_issue10_bad_numbers_and_batches_name_the_argument(tiny):
+    """Issue 10, items 5, 11 and 12: silently-wrong or unclear cases now refused."""
+    x = _photo(tiny, 0)
+    y = int(tiny.scores(x).argmax())
+    other = (y + 1) % 10
+    with pytest.raises(ValueError, match="blur_sigma must be non-negative, got -1"):
+        S.class_visualization(tiny, 1, blur_sigma=-1, num_iterations=1)
+    with pytest.raises(ValueError, match="size must be positive, got -5"):
+        S.class_visualization(tiny, 1, size=-5, num_iterations=1)
+    with pytest.raises(ValueError, match="learning_rate must be positive, got nan"):
+        S.class_visualization(tiny, 1, learning_rate=float("nan"), num_iterations=1)
+    with pytest.raises(ValueError, match="x is an empty batch"):
+        S.make_fooling_image(tiny, x[:0], other)
+    with pytest.raises(ValueError, match="x is an empty batch"):
+        S.fgsm(tiny, x[:0], [], 0.1)
+    x2 = np.concatenate([x, x])
+    with pytest.raises(ValueError, match="x has 2 entries but y has 3"):
+        S.make_fooling_image(tiny, x2, other, y=[y, y, y])
+    with pytest.raises(ValueError, match="x has 2 entries but y has 3"):
+        S.fgsm(tiny, x2, [1, 2, 3], 0.1)
+    phi = tiny.forward(x, end="fire3")[0].copy()
+    phi[0, 0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="target_features contains 1 NaN"):
+        S.invert_features(tiny, phi, "fire3", image_size=x.shape[2], iterations=1)
+
+
+def test_deepdream_return_result_reports_the_interrupt(tiny):
+    """Issue 10, item 13: the command needs to know that Ctrl-C cut the dream short."""
+    x = _photo(tiny, 0)
+    plain = S.deepdream(tiny, x, "fire3", iterations=2, octaves=1, rng=0)
+    res = S.deepdream(tiny, x, "fire3", iterations=2, octaves=1, rng=0, return_result=True)
+    np.testing.assert_array_equal(res.image, plain)     # the default return is unchanged
+    assert not res.interrupted and len(res.values) == 2
+
+    def stop(octave, t, xi, v):
+        if t == 1:
+            raise KeyboardInterrupt
+
+    with pytest.warns(RuntimeWarning, match="interrupted"):
+        res = S.deepdream(tiny, x, "fire3", iterations=5, octaves=2, rng=0, callback=stop,
+                          return_result=True)
+    assert res.interrupted and res.image.shape == x.shape

@@ -188,11 +188,15 @@ def run_dream(args):
     if args.guide:
         side = cnn.meta.get("input_size", 224)
         guide = cnn.preprocess(load_input(args.guide), size=side, crop=side)
-    dream = deepdream(cnn, x, layer, iterations=args.steps or 10, learning_rate=args.lr,
-                      octaves=args.octaves, octave_scale=args.octave_scale,
-                      max_jitter=args.jitter, guide=guide, rng=args.seed, progress=True)
+    res = deepdream(cnn, x, layer, iterations=args.steps or 10, learning_rate=args.lr,
+                    octaves=args.octaves, octave_scale=args.octave_scale,
+                    max_jitter=args.jitter, guide=guide, rng=args.seed, progress=True,
+                    return_result=True)
     path = save_image(Path(args.out) / f"dream_{image.stem}_{layer}.png",
-                      cnn.deprocess(dream))
+                      cnn.deprocess(res.image))
+    if res.interrupted:                 # as classviz: the partial dream is kept, exit 130
+        print(f"wrote {path} (interrupted: the dream so far)")
+        return 130
     print(f"wrote {path}")
     return 0
 

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import checks
 from ..optim import adam
 from .regularizers import (IMAGENET_PIXEL_STD, alpha_norm_backward, alpha_norm_forward,
                            l2_backward, l2_forward, make_regularizer, pixel_range, pixel_scale,
@@ -57,55 +58,40 @@ __all__ = ["gradient_ascent", "AscentResult", "STEP_RULES", "class_visualization
 # =========================================================================== helpers
 def _rng(rng, default_seed=0):
     """A Generator from None (seeded with ``default_seed``: reproducible), a seed or a Generator."""
-    if rng is None:
-        return np.random.default_rng(default_seed)
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
-        return np.random.default_rng(int(rng))
-    raise TypeError(f"rng must be a numpy Generator, an int seed or None, got {rng!r}")
+    return checks.rng(rng, default_seed=default_seed)
 
 
 def _positive(value, name, integer=False):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a {'positive integer' if integer else 'positive number'}"
-                        f", got {value!r}")
-    if integer and int(value) != value:
-        raise TypeError(f"{name} must be a positive integer, got {value!r}")
-    if not value > 0 or not np.isfinite(value):
-        raise ValueError(f"{name} must be positive, got {value!r}")
-    return int(value) if integer else float(value)
+    return checks.positive(value, name, integer=integer)
 
 
 def _non_negative(value, name, integer=False):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a non-negative number, got {value!r}")
-    if integer and int(value) != value:
-        raise TypeError(f"{name} must be a non-negative integer, got {value!r}")
-    if not value >= 0 or not np.isfinite(value):
-        raise ValueError(f"{name} must be non-negative, got {value!r}")
-    return int(value) if integer else float(value)
+    return checks.non_negative(value, name, integer=integer)
 
 
 def _check_images(cnn, x, name="x"):
-    if not isinstance(x, np.ndarray) or not np.issubdtype(x.dtype, np.floating):
-        raise TypeError(f"{name} must be a float array (N, 3, H, W) in the model's "
-                        f"preprocessing (see cnn.preprocess), got "
-                        f"{getattr(x, 'dtype', type(x).__name__)}")
-    if x.ndim != 4 or x.shape[1] != cnn.layers[0]["in"]:
-        raise ValueError(f"{name} must have shape (N, {cnn.layers[0]['in']}, H, W), got {x.shape}")
-    if not np.isfinite(x).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
+    """A copy of the float (N, 3, H, W) images x (N >= 1, finite) in ``cnn.dtype``."""
+    checks.batch(x, name, channels=cnn.layers[0]["in"])
     return np.array(x, dtype=cnn.dtype, copy=True)
 
 
 def _check_class(cnn, c, name):
-    if isinstance(c, bool) or not isinstance(c, (int, np.integer)):
-        raise TypeError(f"{name} must be a class index (int), got {c!r}")
-    if not 0 <= c < cnn.num_classes:
-        raise ValueError(f"{name} {c} is not a class index: the model has "
-                         f"{cnn.num_classes} classes (0..{cnn.num_classes - 1})")
-    return int(c)
+    return checks.class_index(c, name, cnn.num_classes)
+
+
+def _check_targets(cnn, y, n, name="y"):
+    """One class index per image (a scalar is broadcast) -> int array (n,)."""
+    arr = np.asarray(y)
+    if arr.ndim == 0:
+        arr = np.full(n, arr.item() if arr.dtype != object else y)
+    elif arr.ndim != 1:
+        raise ValueError(f"{name} must be one class index or one per image, got shape "
+                         f"{arr.shape}")
+    else:
+        checks.same_length(np.empty(n), arr, "x", name, "one class index per image")
+    for c in arr:
+        _check_class(cnn, c.item() if isinstance(c, np.generic) else c, name)
+    return arr.astype(np.int64)
 
 
 def _check_size(cnn, size, layer, name="size"):
@@ -125,8 +111,7 @@ def random_image(cnn, size=None, rng=None, std=IMAGENET_PIXEL_STD):
     levels, the ImageNet pixel std) is cs231n's ``randn(1, 3, 224, 224)`` for the
     torchvision normalization.  size: side or (H, W), default the model's input
     size (``cnn.meta['input_size']``)."""
-    size = cnn.meta["input_size"] if size is None else size
-    size = (size, size) if np.isscalar(size) else tuple(size)
+    size = checks.image_size(cnn.meta["input_size"] if size is None else size, "size")
     std = _non_negative(std, "std")
     rng = _rng(rng)
     noise = std * rng.standard_normal((1, 3) + size) / pixel_scale(cnn)
@@ -239,13 +224,14 @@ def gradient_ascent(cnn, x, objective, *, end=None, num_iterations=100, learning
     Returns an :class:`AscentResult`.
     """
     from tqdm.auto import tqdm
-    if step not in STEP_RULES:
-        raise ValueError(f"unknown step rule {step!r}; choose one of {', '.join(STEP_RULES)}")
+    checks.choice(step, STEP_RULES, "step", label="step rule")
     num_iterations = _non_negative(num_iterations, "num_iterations", integer=True)
     if np.ndim(learning_rate) == 0:
         _positive(learning_rate, "learning_rate")
-    elif not np.all(np.asarray(learning_rate) > 0):
-        raise ValueError("learning_rate must be positive")
+    elif not np.all(np.asarray(learning_rate) > 0) or \
+            not np.all(np.isfinite(np.asarray(learning_rate))):
+        raise ValueError("learning_rate must be positive and finite (every entry of the "
+                         "array)")
     max_jitter = _non_negative(max_jitter, "max_jitter", integer=True)
     end = cnn.layer_names[cnn.layer_index(end if end is not None else -1, "end")]
     x = _check_images(cnn, x)
@@ -440,6 +426,16 @@ def class_visualization(cnn, target, *, num_iterations=100,
     learning_rate = _positive(learning_rate, "learning_rate")
     l2_reg = _non_negative(l2_reg, "l2_reg")
     blur_every = _non_negative(blur_every, "blur_every", integer=True)
+    blur_sigma = _non_negative(blur_sigma, "blur_sigma")
+    max_jitter = _non_negative(max_jitter, "max_jitter", integer=True)
+    decay = checks.in_range(decay, "decay", 0, 1)
+    if decay >= 1:
+        raise ValueError(f"decay must be in [0, 1) (a rate per step), got {decay!r}")
+    for name, pct in (("clip_value", clip_value), ("clip_norm", clip_norm),
+                      ("clip_contribution", clip_contribution)):
+        checks.in_range(pct, name, 0, 100)
+    if size is not None:
+        size = checks.image_size(size, "size")
     rng = _rng(rng)
     if init is None:
         x = random_image(cnn, size, rng)
@@ -512,9 +508,7 @@ def make_fooling_image(cnn, x, target, *, learning_rate=IMAGENET_PIXEL_STD, max_
     info["mean_change"], info["max_change"] (N,) mean / max |pixel change| in
     pixel levels (multiples of 1/255 of the range).
     """
-    if objective not in FOOLING_OBJECTIVES:
-        raise ValueError(f"unknown fooling objective {objective!r}; choose one of "
-                         f"{', '.join(FOOLING_OBJECTIVES)}")
+    checks.choice(objective, FOOLING_OBJECTIVES, "objective", label="fooling objective")
     target = _check_class(cnn, target, "target")
     learning_rate = _positive(learning_rate, "learning_rate")
     max_iter = _positive(max_iter, "max_iter", integer=True)
@@ -523,9 +517,7 @@ def make_fooling_image(cnn, x, target, *, learning_rate=IMAGENET_PIXEL_STD, max_
         y = np.argmax(cnn.scores(x0), axis=1)
         which = "predicted class"
     else:
-        y = np.broadcast_to(np.asarray(y), (len(x0),)).copy()
-        for c in y:
-            _check_class(cnn, int(c), "y")
+        y = _check_targets(cnn, y, len(x0))
         which = "true class y"
     if np.any(y == target):
         bad = np.flatnonzero(y == target).tolist()
@@ -578,9 +570,7 @@ def fgsm(cnn, x, y, epsilon, steps=1, *, step_size=None, targeted=False, callbac
     step_size = (epsilon if steps == 1 else min(epsilon, 2.5 * epsilon / steps)) \
         if step_size is None else _positive(step_size, "step_size")
     x0 = _check_images(cnn, x)
-    y = np.broadcast_to(np.asarray(y), (len(x0),)).copy()
-    for c in y:
-        _check_class(cnn, int(c), "y")
+    y = _check_targets(cnn, y, len(x0))
     scale = pixel_scale(cnn)
     eps = (epsilon * 255.0 / scale).astype(cnn.dtype)   # fraction of the range -> units
     lo, hi = pixel_range(cnn)
@@ -642,7 +632,7 @@ def _resize(x, shape):
 
 def deepdream(cnn, x, layer, *, iterations=10, learning_rate=1.5, octaves=3, octave_scale=1.4,
               max_jitter=32, guide=None, relu_mode="standard", rng=None, callback=None,
-              progress=False):
+              progress=False, return_result=False):
     """DeepDream (Mordvintsev, Olah & Tyka 2015): amplify whatever ``layer`` sees.
 
     Objective 0.5 ||a||^2 at ``layer``, so the gradient injected into
@@ -658,9 +648,12 @@ def deepdream(cnn, x, layer, *, iterations=10, learning_rate=1.5, octaves=3, oct
     image u = x * pixel_scale (g_u its gradient) and converted per channel to
     normalized units.  max_jitter is in pixels.
 
-    x: (1, 3, H, W); returns the dream (1, 3, H, W).  The smallest octave must
-    still reach ``layer``.  callback(octave, t, x, value).  Ctrl-C returns the
-    dream so far at full size.
+    x: (1, 3, H, W); returns the dream (1, 3, H, W), or with ``return_result``
+    an :class:`AscentResult` whose ``x`` and ``image`` are the dream, ``values``
+    every step's objective over all octaves and ``interrupted`` tells whether
+    Ctrl-C ended the run.  The smallest octave must still reach ``layer``.
+    callback(octave, t, x, value).  Ctrl-C returns the dream so far at full size
+    (with a RuntimeWarning).
     """
     layer = cnn.layer_names[cnn.layer_index(layer)]
     if cnn.layers[cnn.layer_index(layer)]["type"] == "gap":
@@ -690,6 +683,7 @@ def deepdream(cnn, x, layer, *, iterations=10, learning_rate=1.5, octaves=3, oct
     bases = [x] + [_resize(x, s) for s in shapes[1:]]
     detail = np.zeros_like(bases[-1])
     dream = x
+    values, interrupted, result = [], False, None
     for octave in range(octaves - 1, -1, -1):
         base = bases[octave]
         detail = _resize(detail, base.shape[2:])
@@ -704,12 +698,17 @@ def deepdream(cnn, x, layer, *, iterations=10, learning_rate=1.5, octaves=3, oct
                                  pixel_scale=scale)
         detail = result.x - base
         dream = result.x
+        values += result.values
         if result.interrupted:
             warnings.warn("DeepDream interrupted: returning the dream so far", RuntimeWarning,
                           stacklevel=2)
             dream = np.clip(x + _resize(detail, x.shape[2:]), lo, hi)
+            interrupted = True
             break
-    return dream
+    if not return_result:
+        return dream
+    return AscentResult(x=dream, best_x=dream, best_value=result.best_value, values=values,
+                        steps=result.steps, stopped=result.stopped, interrupted=interrupted)
 
 
 # =========================================================================== inversion
@@ -769,6 +768,11 @@ def invert_features(cnn, target_features, layer, *, iterations=200,
     if not isinstance(target_features, np.ndarray) or target_features.ndim not in (2, 4):
         raise ValueError("target_features must be the (1, C, h, w) output of "
                          f"cnn.forward(x0, end={layer!r})")
+    checks.finite(target_features, "target_features")
+    tv_beta = _positive(tv_beta, "tv_beta")
+    alpha = _positive(alpha, "alpha")
+    blur_every = _non_negative(blur_every, "blur_every", integer=True)
+    blur_sigma = _non_negative(blur_sigma, "blur_sigma")
     iterations = _positive(iterations, "iterations", integer=True)
     learning_rate = _positive(learning_rate, "learning_rate")
     tv_weight = _non_negative(tv_weight, "tv_weight")

@@ -262,3 +262,16 @@ def test_cli_neighbors_and_embed(cnn, tmp_path, capsys):
     assert main(["embed", "--method", "pca", "--tile", "16", *common]) == 0
     assert (tmp_path / "out" / "embed_pca_fire9_grid.png").is_file()
     assert len(list((tmp_path / "cache").glob("*.ok.npy"))) == 1     # shared by both
+
+
+def test_grids_refuse_zero_columns():
+    """Issue 10, item 11: filter_grid(W, ncols=0) was a ZeroDivisionError."""
+    from minicnn.techniques.filters import filter_grid, tile_grid
+    w = np.random.default_rng(0).standard_normal((4, 3, 3, 3))
+    with pytest.raises(ValueError, match="ncols must be a positive integer, got 0"):
+        filter_grid(w, ncols=0)
+    with pytest.raises(ValueError, match="ncols must be a positive integer, got -1"):
+        tile_grid(np.zeros((2, 3, 3), np.uint8), ncols=-1)
+    with pytest.raises(ValueError, match="tiles is empty"):
+        tile_grid(np.zeros((0, 3, 3), np.uint8))
+    assert filter_grid(w, ncols=2).shape == (2 * 4 + 1, 2 * 4 + 1, 3)

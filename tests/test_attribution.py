@@ -428,3 +428,16 @@ def test_smoothgrad_interrupt_returns_the_average_so_far(tiny, x40):
                           callback=stop)
     first = smoothgrad(tiny, x40[:1], 1, num_samples=4, batch_size=4, rng=3)
     np.testing.assert_allclose(part, first, rtol=1e-12)
+
+
+def test_issue10_empty_batches_and_nan_baselines(tiny, x40):
+    """Issue 10, item 12: empty batches and NaN baselines are named, not 'x contains NaN'
+    or an IndexError deep inside."""
+    with pytest.raises(ValueError, match="x is an empty batch"):
+        neuron_gradient(tiny, x40[:0], "fire2", 0)
+    with pytest.raises(ValueError, match="x is an empty batch"):
+        gradcam(tiny, x40[:0], [])
+    with pytest.raises(ValueError, match="baseline contains"):
+        integrated_gradients(tiny, x40, 1, baseline=np.nan, steps=2)
+    with pytest.raises(TypeError, match="rng must be"):
+        smoothgrad(tiny, x40, 1, num_samples=1, rng="seed")

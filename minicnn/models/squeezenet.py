@@ -23,6 +23,7 @@ from collections import namedtuple
 
 import numpy as np
 
+from .. import checks
 from .. import fast_layers as fl
 from ..layer_utils import FIRE_PARTS, conv_relu_backward, conv_relu_forward, fire_backward, \
     fire_forward
@@ -111,16 +112,9 @@ def param_shapes(layers=None):
 
 
 def check_images(x, argument="x"):
-    """Raise a clear TypeError/ValueError unless ``x`` is a float (N, C, H, W) array."""
-    if not isinstance(x, np.ndarray):
-        raise TypeError(f"{argument} must be a NumPy array of shape (N, C, H, W), got "
-                        f"{type(x).__name__}")
-    if not np.issubdtype(x.dtype, np.floating):
-        raise TypeError(f"{argument} must be a float array in the model's preprocessing "
-                        f"(use cnn.preprocess for uint8 images), got dtype {x.dtype}")
-    if x.ndim != 4:
-        raise ValueError(f"{argument} must have shape (N, C, H, W), got shape {x.shape}")
-    return x
+    """Raise a clear TypeError/ValueError unless ``x`` is a float (N, C, H, W) array
+    (:func:`minicnn.checks.images`)."""
+    return checks.images(x, argument)
 
 
 class ForwardCache:
@@ -421,7 +415,8 @@ class SqueezeNet:
     def predict(self, x, top=5, batch_size=16):
         """Top-``top`` classes of each image: ``Predictions(indices, names, probabilities)``
         with indices and probabilities (N, top) arrays and names a list of lists."""
-        if not 1 <= top <= self.num_classes:
+        if isinstance(top, bool) or not isinstance(top, (int, np.integer)) \
+                or not 1 <= top <= self.num_classes:
             raise ValueError(f"top must be in 1..{self.num_classes}, got {top}")
         s = self.scores(x, batch_size).astype(np.float64)
         p = np.exp(s - s.max(axis=1, keepdims=True))

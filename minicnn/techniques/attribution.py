@@ -29,7 +29,7 @@ import warnings
 import numpy as np
 from tqdm import tqdm
 
-from ..models.squeezenet import check_images
+from .. import checks
 from .regularizers import pixel_range, pixel_scale
 
 __all__ = ["saliency_map", "class_score_gradient", "neuron_gradient", "neuron_gradients",
@@ -48,9 +48,12 @@ OCCLUSION_OUTPUTS = ("probability", "score")
 
 # --------------------------------------------------------------------------- checks
 def _check_choice(value, choices, argument):
-    if value not in choices:
-        raise ValueError(f"{argument} must be one of {', '.join(map(repr, choices))}; "
-                         f"got {value!r}")
+    checks.choice(value, choices, argument)
+
+
+def check_images(x, argument="x"):
+    """Images for an attribution: float (N, C, H, W), N >= 1, finite."""
+    return checks.images(x, argument, allow_empty=False, require_finite=True)
 
 
 def _num_classes(cnn):
@@ -78,30 +81,15 @@ def _check_targets(cnn, y, n, argument="y"):
 
 
 def _positive_int(value, argument):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{argument} must be a positive integer, got {value!r}")
-    return int(value)
+    return checks.positive_int(value, argument)
 
 
 def _positive_float(value, argument, allow_zero=False):
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{argument} must be a number, got {value!r}") from None
-    if not np.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
-        raise ValueError(f"{argument} must be {'non-negative' if allow_zero else 'positive'}, "
-                         f"got {value!r}")
-    return v
+    return (checks.non_negative if allow_zero else checks.positive)(value, argument)
 
 
 def _rng(rng):
-    if rng is None:
-        return np.random.default_rng(0)
-    if isinstance(rng, (int, np.integer)):
-        return np.random.default_rng(int(rng))
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng must be a numpy Generator, an int seed or None, got {rng!r}")
-    return rng
+    return checks.rng(rng)
 
 
 def _one_hot(scores, y):
@@ -452,6 +440,7 @@ def integrated_gradients(cnn, x, y, baseline=None, steps=50, method="trapezoid",
         except ValueError:
             raise ValueError(f"baseline must broadcast to x's shape {x.shape}, got shape "
                              f"{np.shape(baseline)}") from None
+        checks.finite(baseline, "baseline")
     alphas, weights = _ig_nodes(steps, method)
     diff = (x - baseline).astype(x.dtype)
     attr = np.zeros(x.shape, dtype=np.float64)

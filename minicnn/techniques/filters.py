@@ -6,6 +6,8 @@ one grey tile per input channel (the lecture's 16 x 7 x 7 example).
 """
 import numpy as np
 
+from .. import checks
+
 __all__ = ["tile_grid", "normalize_tile", "filter_grid", "activation_grid"]
 
 
@@ -25,12 +27,18 @@ def tile_grid(tiles, ncols=None, pad=1, pad_value=255, upscale=1):
     with tiles in row-major order; ``upscale`` repeats pixels (nearest).
     """
     tiles = np.asarray(tiles)
+    if ncols is not None:
+        checks.positive_int(ncols, "ncols")
+    upscale = checks.positive_int(upscale, "upscale")
     if tiles.ndim not in (3, 4):
         raise ValueError(f"tiles must have shape (K, h, w) or (K, h, w, 3), got {tiles.shape}")
     if upscale > 1:
         tiles = tiles.repeat(upscale, axis=1).repeat(upscale, axis=2)
+    if tiles.shape[0] == 0:
+        raise ValueError(f"tiles is empty (shape {tiles.shape}); expected at least one tile")
     k, h, w = tiles.shape[:3]
-    ncols = int(np.ceil(np.sqrt(k))) if ncols is None else int(ncols)
+    ncols = int(np.ceil(np.sqrt(k))) if ncols is None else checks.positive_int(ncols, "ncols")
+    pad = checks.non_negative(pad, "pad", integer=True)
     nrows = int(np.ceil(k / ncols))
     shape = (nrows * (h + pad) + pad, ncols * (w + pad) + pad) + tiles.shape[3:]
     grid = np.full(shape, pad_value, dtype=np.uint8)
@@ -53,6 +61,11 @@ def filter_grid(weights, ncols=None, upscale=1, pad=1, max_filters=None, max_cha
     w = np.asarray(weights)
     if w.ndim != 4:
         raise ValueError(f"weights must have shape (F, C, kh, kw), got {w.shape}")
+    if ncols is not None:
+        checks.positive_int(ncols, "ncols")
+    for name, value in (("max_filters", max_filters), ("max_channels", max_channels)):
+        if value is not None:
+            checks.positive_int(value, name)
     w = w[:max_filters, :max_channels]
     if w.shape[1] == 3:
         tiles = np.stack([normalize_tile(f.transpose(1, 2, 0)) for f in w])

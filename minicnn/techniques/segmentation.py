@@ -21,6 +21,8 @@ found with :func:`scipy.sparse.csgraph.maximum_flow`; the colour models are
 """
 import numpy as np
 
+from .. import checks
+
 __all__ = ["segment_from_saliency", "saliency_seeds", "min_cut_labels", "grid_edges"]
 
 _INF = 2 ** 30          # capacity of a hard constraint (int32 max flow)
@@ -155,8 +157,7 @@ def segment_from_saliency(image, saliency, fg_quantile=0.95, bg_quantile=0.30, n
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
     if not np.isfinite(gamma) or gamma < 0:
         raise ValueError(f"gamma must be non-negative, got {gamma!r}")
-    rng = np.random.default_rng(0 if rng is None else rng) \
-        if not isinstance(rng, np.random.Generator) else rng
+    rng = checks.rng(rng)
     h, w = saliency.shape
     fg_seed, bg_seed = saliency_seeds(saliency, fg_quantile, bg_quantile)
     z = image.reshape(-1, 3).astype(np.float64)

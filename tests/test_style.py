@@ -275,3 +275,16 @@ def test_bad_schedule_is_refused(tiny, rng, kwargs, match):
     """Issue 10, items 5 and 11: negative / NaN learning rates, checkpoint_every=0."""
     with pytest.raises(ValueError, match=match):
         style_transfer(tiny, _img(rng), _img(rng), iterations=1, **dict(TINY, **kwargs))
+
+
+def test_any_image_name_is_a_content_or_style(cnn, tmp_path, capsys):
+    """Every image name of minicnn.data.find_image works as content (issue 10's
+    catalogue found `style chelsea ...` refused)."""
+    from minicnn.cli import main
+    from minicnn.techniques.style import available_styles, load_style_image
+    assert {"chelsea", "kitten", "brick", "starry_night", "tubingen"} <= set(available_styles())
+    assert load_style_image("chelsea").shape == (300, 451, 3)
+    assert main(["style", "chelsea", "starry_night", "--steps", "2", "--image-size", "48",
+                 "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "style_chelsea_starry_night.png").is_file()
+    assert "style loss" in capsys.readouterr().out

@@ -158,8 +158,9 @@ def run_style(args):
     path = out / f"style_{content}_{name}.png"
     save_image(path, cnn.deprocess(x))
     if history and history[0]["style"] > 0:
+        change = history[-1]["style"] / history[0]["style"] - 1
         print(f"style loss {history[0]['style']:.4g} -> {history[-1]['style']:.4g} "
-              f"({1 - history[-1]['style'] / history[0]['style']:.1%} lower)")
+              f"({abs(change):.1%} {'lower' if change <= 0 else 'higher'})")
     print(f"wrote {path}")
     return 0
 

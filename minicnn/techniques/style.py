@@ -101,8 +101,12 @@ def _named_image_path(name):
 
 
 def available_styles():
-    """Names accepted wherever a style or content image is expected."""
-    return STYLE_IMAGES
+    """Names accepted wherever a style or content image is expected: the paintings,
+    tubingen, and every other image name of :func:`minicnn.data.find_image`
+    (kitten, chelsea, ...)."""
+    from ..data import CS231N_IMAGES, EMBEDDED_IMAGES
+    return STYLE_IMAGES + tuple(n for n in (*CS231N_IMAGES, *EMBEDDED_IMAGES)
+                                if n not in STYLE_IMAGES)
 
 
 def load_style_image(image):
@@ -116,14 +120,14 @@ def load_style_image(image):
         return to_rgb(image)
     if isinstance(image, (str, os.PathLike)):
         text = str(image)
-        if text in STYLE_IMAGES:
-            return load_image(_named_image_path(text))
         path = Path(text)
+        if text in available_styles() and not path.is_file():
+            return load_image(_named_image_path(text))
         if path.is_file():
             return to_rgb(load_image(path))
         if path.suffix == "" and os.sep not in text:
             raise ValueError(f"unknown style {text!r}; available styles: "
-                             f"{', '.join(STYLE_IMAGES)} (or give an image path)")
+                             f"{', '.join(available_styles())} (or give an image path)")
         raise FileNotFoundError(f"image not found: {text}")
     raise TypeError(f"image must be a style name, a path or a uint8 array, got "
                     f"{type(image).__name__}")

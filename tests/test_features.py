@@ -231,3 +231,28 @@ def test_real_features_and_neighbours(cnn):
     _, idx = nearest_neighbors(g, [0, 1], k=2)
     assert list(idx[0]) == [0, 2]                       # the flipped kitten beats the sky
     assert idx[1, 0] == 1
+
+
+@pytest.mark.parametrize("plant", ["other_layer_width", "mask_disagrees", "too_few_rows"])
+def test_cache_file_that_does_not_match_is_recomputed(tiny, folder, tmp_path, plant):
+    """Issue 10, item 8: what is read under a cache key must be what the key claims
+    (the model's layer width, one mask entry per file, one row per valid file);
+    otherwise it is recomputed with a warning, never returned as is."""
+    cache = tmp_path / "cache"
+    good = extract_features(tiny, folder, "fire5", cache_dir=cache)
+    feats_file = next(p for p in cache.glob("*.npy") if not p.name.endswith(".ok.npy"))
+    mask_file = feats_file.with_name(feats_file.name[:-4] + ".ok.npy")
+    n = len(np.load(mask_file))
+    if plant == "other_layer_width":                   # e.g. fire3's 128 for fire5's 256
+        np.save(feats_file, np.ones((good.shape[0], good.shape[1] // 2), good.dtype))
+    elif plant == "mask_disagrees":                    # one more valid file than rows
+        mask = np.ones(n, bool)
+        mask[0] = False
+        np.save(mask_file, mask)
+        np.save(feats_file, good[:-2])
+    else:
+        np.save(feats_file, good[:-1])
+    with pytest.warns(RuntimeWarning, match="does not match"):
+        again = extract_features(tiny, folder, "fire5", cache_dir=cache)
+    np.testing.assert_array_equal(again, good)
+    assert again.shape == good.shape

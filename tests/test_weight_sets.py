@@ -151,3 +151,46 @@ def _torchvision_path_or_skip():
     if path is None:
         pytest.skip("measuring the ratio needs the torchvision weights as well")
     return path
+
+
+def _reload_png(cnn, path):
+    """The saved PNG as the model sees it: loaded and preprocessed without resizing
+    (``size`` = its own short side, so the resize is the identity) or cropping."""
+    from minicnn.data import load_image
+    img = load_image(path)
+    return cnn.preprocess(img, size=min(img.shape[:2]), crop=None)
+
+
+def test_saved_fooling_png_still_fools(weight_set, tmp_path):
+    """Issue 11, item 4: fooling in 8-bit space.  The change of a fooling image is
+    mostly below one pixel level, so the float result rounded to a PNG often is
+    the photo's class again; ``quantize=True`` (the default) steps until the
+    image rounded to the 8-bit grid fools, and returns that image, so the file
+    written and read back (preprocessed with no resize and no crop) still fools.
+    Same for (iterative) FGSM.  Photos: chelsea, coffee, astronaut (embedded)."""
+    from minicnn.data import find_image, load_image, save_image
+    name, cnn = weight_set
+    names = ["chelsea", "coffee", "astronaut"]
+    x = cnn.preprocess([load_image(find_image(n)) for n in names])
+    y = cnn.scores(x).argmax(1)
+    x_fool, info = S.make_fooling_image(cnn, x, FOOL_TARGET, y=y, objective="margin",
+                                        return_info=True)
+    assert info["fooled"].all(), info
+    adv = S.fgsm(cnn, x, np.full(len(x), FOOL_TARGET), 4 / 255, steps=10, targeted=True)
+    rows = []
+    for i, n in enumerate(names):
+        for kind, img in (("fool", x_fool[i]), ("fgsm", adv[i])):
+            path = save_image(tmp_path / f"{kind}_{n}.png", cnn.deprocess(img))
+            back = _reload_png(cnn, path)
+            assert back.shape == x[i:i + 1].shape
+            pred = int(cnn.scores(back).argmax())
+            rows.append((kind, n, pred, float(np.abs(back - img).max())))
+    print(f"\n{name}: steps {info['steps']}, mean change {info['mean_change']}\n"
+          + "\n".join(map(str, rows)))
+    assert all(pred == FOOL_TARGET for _, _, pred, _ in rows), rows
+    # the returned image is the one the file holds
+    assert all(diff < 1e-5 for *_, diff in rows), rows
+    # the float procedure (cs231n) is still there: quantize=False
+    x_float = S.make_fooling_image(cnn, x, FOOL_TARGET, y=y, objective="margin",
+                                   quantize=False)
+    assert np.argmax(cnn.scores(x_float), axis=1).tolist() == [FOOL_TARGET] * len(x)

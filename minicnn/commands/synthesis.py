@@ -139,10 +139,21 @@ def run_classviz(args):
     return 0
 
 
+def _magnified_difference(orig, fooled, percentile=99.0):
+    """(uint8 (H, W, 3) picture of fooled - orig around grey 128, the factor): the
+    difference of the two 8-bit images multiplied so that its ``percentile``-th
+    percentile of |difference| reaches 127 levels (at least x1)."""
+    import numpy as np
+    diff = fooled.astype(np.float64) - orig.astype(np.float64)
+    level = float(np.percentile(np.abs(diff), percentile))
+    factor = max(1.0, round(127.0 / level)) if level > 0 else 1.0
+    return np.clip(128 + factor * diff, 0, 255).astype(np.uint8), factor
+
+
 def run_fool(args):
     import numpy as np
 
-    from ..data import save_image
+    from ..data import load_image, save_image
     from ..techniques.regularizers import pixel_scale
     from ..techniques.synthesis import fgsm, make_fooling_image
     cnn = load_model(args)
@@ -151,6 +162,7 @@ def run_fool(args):
     x = cnn.preprocess([load_input(p) for p in images])
     y = cnn.scores(x).argmax(axis=1) if args.true is None else np.full(len(x), args.true)
     if args.fgsm is None:
+        # fooling in 8-bit space (quantize=True): the PNG written below still fools
         x_fool, info = make_fooling_image(cnn, x, args.target, y=y, objective=args.objective,
                                           learning_rate=args.lr, max_iter=args.steps or 100,
                                           progress=True, return_info=True)
@@ -161,20 +173,28 @@ def run_fool(args):
         steps = np.full(len(x), args.steps or 10)
     change = np.abs(x_fool.astype(np.float64) - x) * pixel_scale(cnn)
     pred = cnn.scores(x_fool).argmax(axis=1)
-    # does the 8-bit PNG still fool the model? (rounding to pixel levels can undo it)
-    saved = cnn.scores(cnn.preprocess(cnn.deprocess(x_fool), size=None, crop=None)).argmax(1)
+    saved_ok = []
     for i, path in enumerate(images):
         stem = Path(path).stem
-        save_image(out / f"fool_{stem}.png", cnn.deprocess(x_fool[i]))
-        diff = (x_fool[i] - x[i]).transpose(1, 2, 0) * pixel_scale(cnn)[0].transpose(1, 2, 0)
-        mag = np.abs(diff).max()
-        save_image(out / f"fool_{stem}_diff.png",
-                   np.clip(127.5 + 127.5 * diff / max(mag, 1e-12), 0, 255).astype(np.uint8))
+        orig, fooled = cnn.deprocess(x[i]), cnn.deprocess(x_fool[i])
+        png = save_image(out / f"fool_{stem}.png", fooled)
+        # the check that matters: the file as written, read back (no resize, no crop)
+        back = load_image(png)
+        saved = int(cnn.scores(cnn.preprocess(back, size=min(back.shape[:2]),
+                                              crop=None)).argmax())
+        saved_ok.append(saved == args.target)
+        diff, factor = _magnified_difference(orig, fooled)
+        save_image(out / f"fool_{stem}_diff.png", diff)
+        gap = np.full((orig.shape[0], 8, 3), 255, dtype=np.uint8)
+        figure = save_image(out / f"fool_{stem}_figure.png",
+                            np.concatenate([orig, gap, fooled, gap, diff], axis=1))
         print(f"{path}: {cnn.class_name(y[i])} -> {cnn.class_name(pred[i])} "
-              f"({'fooled' if pred[i] == args.target else 'NOT fooled'}; as saved PNG: "
-              f"{cnn.class_name(saved[i])}) steps {steps[i]}, mean change "
-              f"{change[i].mean():.2f}/255, max change {change[i].max():.1f}/255")
-    return 0 if np.all(pred == args.target) else 1
+              f"({'fooled' if pred[i] == args.target else 'NOT fooled'}; the saved PNG read "
+              f"back: {cnn.class_name(saved)}) steps {steps[i]}, mean change "
+              f"{change[i].mean():.2f}/255, max change {change[i].max():.1f}/255\n"
+              f"  {figure}: original | fooled | difference x{factor:g} (99th percentile of "
+              f"|difference| -> 127 levels around grey)")
+    return 0 if np.all(pred == args.target) and all(saved_ok) else 1
 
 
 def run_dream(args):

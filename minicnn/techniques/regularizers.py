@@ -37,7 +37,7 @@ set.
 import numpy as np
 
 __all__ = ["jitter", "unjitter", "random_shift", "pixel_range", "pixel_scale", "to_pixels",
-           "from_pixels", "pixel_levels", "IMAGENET_PIXEL_STD",
+           "from_pixels", "pixel_levels", "quantize_pixels", "IMAGENET_PIXEL_STD",
            "gaussian_blur", "l2_forward", "l2_backward", "tv_forward", "tv_backward",
            "tv_norm", "alpha_norm_forward", "alpha_norm_backward", "REGULARIZERS",
            "make_regularizer", "Regularizer"]
@@ -115,6 +115,29 @@ def pixel_levels(cnn, levels, rgb=True):
     if v.size == 3 and rgb and cnn.meta.get("channel_order", "RGB") == "BGR":
         v = v[::-1]
     return v.reshape(1, -1, 1, 1) / pixel_scale(cnn)
+
+
+def quantize_pixels(cnn, x):
+    """Project normalized (N, C, H, W) images onto the 8-bit pixel grid: what
+    saving as PNG and loading again gives.
+
+    In the model's channel order and preprocessing metadata (mean, std, scale):
+    ``p = clip(round((x std + mean) / scale), 0, 255)`` (the pixel value
+    :meth:`deprocess` writes), then ``(p scale - mean) / std`` computed in
+    float32 exactly as :meth:`preprocess` does, cast to ``cnn.dtype`` -- so
+    ``quantize_pixels(cnn, x)`` equals ``cnn.preprocess(cnn.deprocess(x),
+    size=H, crop=None)`` bit for bit, for either weight set (RGB x/255 with the
+    ImageNet mean/std, or BGR 0..255 minus the mean).  Idempotent."""
+    meta = cnn.meta
+    mean64 = np.asarray(meta["mean"], dtype=np.float64).reshape(1, -1, 1, 1)
+    std64 = np.asarray(meta["std"], dtype=np.float64).reshape(1, -1, 1, 1)
+    scale = float(meta.get("scale", 1.0))
+    p = np.clip(np.round((np.asarray(x, dtype=np.float64) * std64 + mean64) / scale), 0, 255)
+    p = p.astype(np.float32)
+    mean = np.asarray(meta["mean"], dtype=np.float32).reshape(1, -1, 1, 1)
+    std = np.asarray(meta["std"], dtype=np.float32).reshape(1, -1, 1, 1)
+    out = (p * np.float32(scale) - mean) / std
+    return out.astype(cnn.dtype, copy=False)
 
 
 # --------------------------------------------------------------------------- blur

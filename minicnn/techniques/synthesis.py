@@ -44,7 +44,7 @@ from .. import checks
 from ..optim import adam
 from .regularizers import (IMAGENET_PIXEL_STD, alpha_norm_backward, alpha_norm_forward,
                            l2_backward, l2_forward, make_regularizer, pixel_range, pixel_scale,
-                           random_shift, tv_backward, tv_forward, unjitter, jitter)
+                           quantize_pixels, random_shift, tv_backward, tv_forward, unjitter, jitter)
 
 __all__ = ["gradient_ascent", "AscentResult", "STEP_RULES", "class_visualization",
            "class_score_objective", "neuron_objective", "make_fooling_image",
@@ -190,7 +190,8 @@ class AscentResult:
 def gradient_ascent(cnn, x, objective, *, end=None, num_iterations=100, learning_rate=1.0,
                     step="normalized", penalties=(), regularizers=(), max_jitter=0,
                     symmetric_jitter=False, relu_mode="standard", stop=None, rng=None,
-                    callback=None, progress=False, desc="ascent", pixel_scale=None):
+                    callback=None, progress=False, desc="ascent", pixel_scale=None,
+                    transform=None):
     """Maximize ``objective`` over the image ``x`` by gradient ascent.
 
     Each iteration t, for the images not yet stopped:
@@ -219,6 +220,12 @@ def gradient_ascent(cnn, x, objective, *, end=None, num_iterations=100, learning
     pixel levels: the L2 norm of a "normalized" step, the size of a "sign" or
     "adam" step) and adds ``step / s`` to x.  Projections receive the
     normalized x and gradient (``g_u * s``).
+    transform: None or ``transform(x) -> x'`` (same shape) applied to the
+    iterate before the forward pass of step 2 (e.g.
+    :func:`.regularizers.quantize_pixels`: the network sees the 8-bit image);
+    its gradient is taken as the identity (straight-through), so the steps
+    still accumulate on the float iterate x; ``stop`` and the objective values
+    refer to the transformed image (``best_x`` keeps the untransformed iterate).
     Ctrl-C (KeyboardInterrupt) ends the loop and returns what was found so far
     (``result.interrupted``; ``result.image`` is then the best iterate).
     Returns an :class:`AscentResult`.
@@ -253,7 +260,8 @@ def gradient_ascent(cnn, x, objective, *, end=None, num_iterations=100, learning
             idx = np.flatnonzero(active)
             oy, ox = random_shift(rng, max_jitter, symmetric_jitter)
             xa = x[idx] if len(idx) < n else x
-            out, cache = cnn.forward(jitter(xa, oy, ox) if (oy or ox) else xa, end=end)
+            xs = xa if transform is None else transform(xa)    # what the network sees
+            out, cache = cnn.forward(jitter(xs, oy, ox) if (oy or ox) else xs, end=end)
             value, dout = objective(out, cache, idx)
             value = np.array(value, dtype=np.float64).reshape(len(idx))
             if stop is not None:
@@ -488,7 +496,7 @@ FOOLING_OBJECTIVES = ("target", "margin")
 
 def make_fooling_image(cnn, x, target, *, learning_rate=IMAGENET_PIXEL_STD, max_iter=100, y=None,
                        objective="target", clamp=False, callback=None, progress=False,
-                       return_info=False):
+                       return_info=False, quantize=True):
     """A fooling image (adversarial example) classified as ``target``.
 
     Szegedy et al. 2014; cs231n's procedure: repeat ``u += learning_rate * g_u /
@@ -503,6 +511,17 @@ def make_fooling_image(cnn, x, target, *, learning_rate=IMAGENET_PIXEL_STD, max_
     x: (N, 3, H, W).  y: true classes (int or (N,)), default the model's
     predictions; a ``target`` equal to an image's true class is an error.
     clamp: keep pixels in the valid range (cs231n does not).
+    quantize: fool in 8-bit space (default).  A fooling change is mostly below
+    one pixel level, so rounding to 8 bits (saving a PNG) undoes it; with
+    ``quantize`` the network sees, at every step, the iterate projected onto
+    the 8-bit grid (:func:`.regularizers.quantize_pixels`, in the model's
+    channel order and preprocessing), the steps accumulate on the float
+    iterate (straight-through gradient), the run stops when the *quantized*
+    image is classified as ``target``, and the quantized image is returned
+    (pixels clipped to 0..255), so ``cnn.preprocess(cnn.deprocess(x_fool),
+    size=H, crop=None)`` equals x_fool and still fools.  x should be on the grid
+    (``cnn.preprocess`` of a uint8 image) for "change" to mean the PNG's change.
+    quantize=False is cs231n's float procedure.
     Returns x_fool (N, 3, H, W), or (x_fool, info) when ``return_info``:
     info["steps"] (N,) updates applied, info["fooled"] (N,) argmax == target,
     info["mean_change"], info["max_change"] (N,) mean / max |pixel change| in
@@ -533,11 +552,13 @@ def make_fooling_image(cnn, x, target, *, learning_rate=IMAGENET_PIXEL_STD, max_
     if clamp:
         lo, hi = pixel_range(cnn)
         regs.append(make_regularizer("clamp", lo=lo, hi=hi))
+    transform = (lambda z: quantize_pixels(cnn, z)) if quantize else None
     result = gradient_ascent(cnn, x0, obj, num_iterations=max_iter,
                              learning_rate=learning_rate, step="normalized", stop=stop,
                              regularizers=regs, callback=callback, progress=progress,
-                             desc=f"fool -> {target}", pixel_scale=pixel_scale(cnn))
-    x_fool = result.x
+                             desc=f"fool -> {target}", pixel_scale=pixel_scale(cnn),
+                             transform=transform)
+    x_fool = result.x if transform is None else transform(result.x)
     fooled = result.stopped.copy()
     last = np.flatnonzero(~fooled)           # images whose last update was never checked
     if len(last):
@@ -552,7 +573,7 @@ def make_fooling_image(cnn, x, target, *, learning_rate=IMAGENET_PIXEL_STD, max_
 
 
 def fgsm(cnn, x, y, epsilon, steps=1, *, step_size=None, targeted=False, callback=None,
-         progress=False):
+         progress=False, quantize=True):
     """Fast gradient sign method (Goodfellow et al. 2015) and its iterative form
     (Kurakin et al. 2017): ``x <- clip_{x0, eps}(x + a sign(grad_x loss))``.
 
@@ -563,7 +584,13 @@ def fgsm(cnn, x, y, epsilon, steps=1, *, step_size=None, targeted=False, callbac
     (``255 eps / pixel_scale``); ``step_size`` likewise.
     steps: 1 is FGSM (a = eps); more is iterative FGSM with step
     ``step_size`` (default min(eps, 2.5 eps / steps)), each step projected on
-    the eps-ball around x and the valid pixel range.  Returns x_adv (N, 3, H, W).
+    the eps-ball around x and the valid pixel range.
+    quantize: (default) the network sees the iterate rounded to the 8-bit pixel
+    grid (:func:`.regularizers.quantize_pixels`; straight-through gradient)
+    and the returned image is that rounded image, clipped to the eps-ball
+    again, so a saved PNG keeps the attack (x on the grid and eps a whole
+    number of levels: the result is exactly on the grid).  Returns x_adv
+    (N, 3, H, W).
     """
     epsilon = _positive(epsilon, "epsilon")
     steps = _positive(steps, "steps", integer=True)
@@ -587,11 +614,19 @@ def fgsm(cnn, x, y, epsilon, steps=1, *, step_size=None, targeted=False, callbac
         return sign * -logp[rows, y[idx]], (sign * dout).astype(out.dtype)
 
     project = make_regularizer("clamp", lo=lo_b, hi=hi_b)
+    transform = None
+    if quantize:
+        half = (0.5 / scale).astype(cnn.dtype)               # half a level, normalized
+
+        def transform(z):
+            q = quantize_pixels(cnn, z)
+            q = np.where(q < lo + half, lo, np.where(q > hi - half, hi, q))   # 0, 255 exact
+            return np.clip(q, lo_b, hi_b)
     result = gradient_ascent(cnn, x0, objective, num_iterations=steps,
                              learning_rate=step_size * 255.0, step="sign",
                              regularizers=[project], callback=callback, progress=progress,
-                             desc="fgsm", pixel_scale=scale)
-    return result.image
+                             desc="fgsm", pixel_scale=scale, transform=transform)
+    return result.image if transform is None else transform(result.image)
 
 
 # =========================================================================== DeepDream

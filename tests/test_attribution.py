@@ -178,6 +178,51 @@ def test_gradcam_matches_definition_with_numeric_alpha(tiny, x40):
     assert camn.min() >= 0 and abs(camn.max() - 1) < 1e-12
 
 
+def _cam_checks(model, x, y):
+    from minicnn.techniques.attribution import cam
+    raw = cam(model, x, y, normalize=False, upsample=False)
+    h, w = model.output_shape(x.shape, end="conv10")[2:]
+    assert raw.shape == (len(x), h, w)
+    # Zhou et al.: the score is the global average of the class map (pool10)
+    np.testing.assert_allclose(raw.mean(axis=(1, 2)),
+                               model.scores(x)[np.arange(len(x)), y], rtol=1e-5, atol=1e-6)
+    # Grad-CAM at conv10: weights one-hot on channel y (1 / hw), so the same map / hw
+    np.testing.assert_allclose(gradcam(model, x, y, layer="conv10", normalize=False),
+                               cam(model, x, y, normalize=False) / (h * w),
+                               rtol=1e-5, atol=1e-9)
+    up = cam(model, x, y)
+    np.testing.assert_allclose(up, gradcam(model, x, y, layer="conv10"), rtol=1e-5,
+                               atol=1e-6)
+    assert up.shape == (len(x),) + x.shape[2:] and up.min() >= 0
+    assert np.all(np.isclose(up.max(axis=(1, 2)), 1) | (up.max(axis=(1, 2)) == 0))
+    return up
+
+
+def test_cam_equals_gradcam_at_conv10(tiny, x40):
+    """Issue 11: CAM (Zhou et al. 2016) is exact for SqueezeNet (conv10 + global
+    average pooling) and equals Grad-CAM at conv10 up to the ReLU and a factor hw."""
+    _cam_checks(tiny, x40, np.array([1, 8]))
+
+
+def test_cam_pretrained_photo(cnn):
+    from minicnn.data import find_image, load_image
+    x = cnn.preprocess(load_image(find_image("chelsea")))
+    y = int(cnn.scores(x).argmax())
+    up = _cam_checks(cnn, x, np.array([y]))
+    # a map, not a constant: measured std 0.15 (the cat fills the photo)
+    assert up[0].std() > 0.05, up[0].std()
+
+
+def test_cam_needs_a_class_map_model(tiny, x40):
+    from minicnn.techniques.attribution import cam
+
+    class NoGap:
+        layers = [{"type": "conv", "out": 10}, {"type": "conv", "out": 10}]
+        num_classes = 10
+    with pytest.raises(ValueError, match="global average pooling"):
+        cam(NoGap(), x40, 1)
+
+
 def test_guided_gradcam_is_guided_backprop_times_cam(tiny, x40):
     y = [1, 8]
     ggc = guided_gradcam(tiny, x40, y, layer="fire4")
@@ -441,3 +486,15 @@ def test_issue10_empty_batches_and_nan_baselines(tiny, x40):
         integrated_gradients(tiny, x40, 1, baseline=np.nan, steps=2)
     with pytest.raises(TypeError, match="rng must be"):
         smoothgrad(tiny, x40, 1, num_samples=1, rng="seed")
+
+
+def test_cli_cam_writes_panel(cnn, tmp_path, capsys):
+    from minicnn.cli import main
+    from minicnn.data import find_image
+    path = str(find_image("chelsea"))
+    assert main(["cam", path, "--class", "285", "--out", str(tmp_path)]) == 0
+    assert main(["gradcam", path, "--method", "cam", "--class", "281",
+                 "--out", str(tmp_path)]) == 0
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["cam_chelsea_class281.png", "cam_chelsea_class285.png"], names
+    assert "mean of its 13x13 conv10 map" in capsys.readouterr().out

@@ -1,4 +1,4 @@
-"""``saliency``, ``guided``, ``gradcam``, ``occlusion`` and ``segment`` commands.
+"""``saliency``, ``guided``, ``gradcam``, ``cam``, ``occlusion`` and ``segment`` commands.
 
 Each reads images (default: the first ``--count`` images of
 :func:`minicnn.data.available_images` ``("dataset")``: the labelled ImageNet sample
@@ -46,7 +46,14 @@ def register(sub):
 
     p = common(sub.add_parser("gradcam", help="Grad-CAM and guided Grad-CAM "
                                               "(Selvaraju et al. 2017)"), layer_default="fire9")
+    p.add_argument("--method", choices=("gradcam", "cam"), default="gradcam",
+                   help="gradcam (at --layer), or cam: the class activation map, exact for "
+                        "SqueezeNet (as the cam command)")
     p.set_defaults(func=run_gradcam)
+
+    p = common(sub.add_parser("cam", help="class activation map (Zhou et al. 2016): conv10's "
+                                          "map of the class, exact for SqueezeNet"))
+    p.set_defaults(func=run_cam)
 
     p = common(sub.add_parser("occlusion", help="class probability under a sliding grey "
                                                 "square (Zeiler & Fergus 2014)"))
@@ -191,11 +198,34 @@ def run_guided(args):
 
 
 def run_gradcam(args):
+    if getattr(args, "method", "gradcam") == "cam":
+        return run_cam(args)
     cnn = load_model(args)
     for stem, x, label in _inputs(cnn, args):
         y = _target(cnn, x, args.target, label)
         _save(args, f"gradcam_{stem}_{args.layer}_class{y}.png", gradcam_panel(cnn, x, y,
                                                                                args.layer))
+    return 0
+
+
+def run_cam(args):
+    """Image | CAM over the image | conv10's map of the class at its own resolution
+    (13x13 for 224 input, enlarged with nearest neighbours), for each image."""
+    from PIL import Image
+
+    from ..plotting import colorize, overlay_heatmap
+    from ..techniques.attribution import cam
+    cnn = load_model(args)
+    for stem, x, label in _inputs(cnn, args):
+        y = _target(cnn, x, args.target, label)
+        img = cnn.deprocess(x)
+        raw = cam(cnn, x, y, normalize=False, upsample=False)[0]
+        big = np.asarray(Image.fromarray(colorize(raw, "jet")).resize(img.shape[1::-1],
+                                                                        Image.NEAREST))
+        panel = row(img, overlay_heatmap(img, cam(cnn, x, y)[0]), big)
+        _save(args, f"cam_{stem}_class{y}.png", panel)
+        print(f"  class {y} ({cnn.class_name(y)}): score {raw.mean():.2f} = mean of its "
+              f"{raw.shape[0]}x{raw.shape[1]} conv10 map (max {raw.max():.2f})")
     return 0
 
 

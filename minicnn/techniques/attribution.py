@@ -11,6 +11,8 @@ model's preprocessing (``cnn.preprocess``), and uses only the model protocol
 - :func:`neuron_gradient` -- the input gradient of one intermediate neuron under the
   three ReLU backward rules: ``standard`` (the true gradient), ``deconvnet`` (Zeiler
   & Fergus 2014) and ``guided`` backprop (Springenberg et al. 2015).
+- :func:`cam` -- Zhou et al. 2016, "Learning Deep Features for Discriminative
+  Localization" (class activation maps; exact for SqueezeNet, no gradient).
 - :func:`gradcam`, :func:`guided_gradcam` -- Selvaraju et al. 2017, "Grad-CAM".
 - :func:`smoothgrad` -- Smilkov et al. 2017, "SmoothGrad: removing noise by adding noise".
 - :func:`integrated_gradients` -- Sundararajan, Taly & Yan 2017, "Axiomatic Attribution
@@ -33,7 +35,7 @@ from .. import checks
 from .regularizers import pixel_range, pixel_scale
 
 __all__ = ["saliency_map", "class_score_gradient", "neuron_gradient", "neuron_gradients",
-           "strongest_position", "receptive_field", "gradcam", "guided_gradcam", "smoothgrad",
+           "strongest_position", "receptive_field", "cam", "gradcam", "guided_gradcam", "smoothgrad",
            "integrated_gradients", "occlusion_map", "IG_METHODS", "SMOOTHGRAD_REDUCTIONS",
            "OCCLUSION_OUTPUTS", "reduce_channels", "gradient_to_image", "pixel_colour"]
 
@@ -300,6 +302,51 @@ def gradcam(cnn, x, y, layer="fire9", normalize=True):
     if normalize:
         cam /= np.maximum(cam.max(axis=(1, 2), keepdims=True), 1e-12)
     return cam
+
+
+def _class_map_layer(cnn):
+    """Index of the block whose (N, K, h, w) output is one map per class, global-average
+    pooled into the scores (SqueezeNet's conv10 before pool10)."""
+    layers = getattr(cnn, "layers", None)
+    k = _num_classes(cnn)
+    if not layers or len(layers) < 2 or layers[-1]["type"] != "gap" \
+            or layers[-2]["out"] != k:
+        raise ValueError("CAM needs a model ending in a class-map layer (K channels) and "
+                         "global average pooling, as SqueezeNet's conv10 + pool10")
+    return len(layers) - 2
+
+
+def cam(cnn, x, y, normalize=True, upsample=True):
+    """Class activation map (Zhou, Khosla, Lapedriza, Oliva & Torralba 2016,
+    "Learning Deep Features for Discriminative Localization").
+
+    Zhou et al.'s CAM of class y is ``M_y(i, j) = sum_k w_k^y f_k(i, j)`` for a
+    network that ends in feature maps f_k, global average pooling and a linear
+    layer w: the score is ``s_y = mean_{i,j} M_y(i, j)``.  SqueezeNet ends in
+    conv10 (a 1x1 convolution with K = 1000 outputs, i.e. w applied at every
+    position, plus a bias and a ReLU) and global average pooling (pool10), so
+    conv10's output channel y *is* the class map, exactly, without a gradient:
+        cam[n] = A10[n, y_n]                                         (N, h, w)
+    with A10 = relu(conv10(fire9)), and ``s_y = mean_{i,j} cam[n]``.  Grad-CAM
+    at conv10 gives the same map: ds_y / dA10[k, i, j] = [k == y] / (h w), so
+    its weights are one-hot on channel y and ``relu(A10[y] / (h w))`` is
+    cam / (h w) (the ReLU changes nothing: A10 >= 0 already).
+
+    x: (N, C, H, W); y: one class index per image (or one for all).
+    upsample: resize bilinearly to the input size (N, H, W) as :func:`gradcam`
+    does (else the (N, h, w) map, 13x13 for a 224 input).  normalize: divide
+    each map by its maximum (so it lies in [0, 1]; an all-zero map stays 0).
+    """
+    check_images(x)
+    y = _check_targets(cnn, y, len(x))
+    k = _class_map_layer(cnn)
+    a, _ = cnn.forward(x, end=k)                                   # (N, K, h, w)
+    maps = a[np.arange(len(x)), y].astype(np.float64)              # (N, h, w)
+    if upsample:
+        maps = _resize_maps(maps, x.shape[2:]).astype(np.float64)
+    if normalize:
+        maps /= np.maximum(maps.max(axis=(1, 2), keepdims=True), 1e-12)
+    return maps
 
 
 def guided_gradcam(cnn, x, y, layer="fire9"):

@@ -53,15 +53,17 @@ def colorize(values, cmap="hot", vmin=None, vmax=None):
     return np.round(255 * rgba[..., :3]).astype(np.uint8)
 
 
-def overlay_heatmap(img, heat, alpha=0.5, cmap="jet"):
+def overlay_heatmap(img, heat, alpha=0.5, cmap="jet", vmin=None, vmax=None):
     """Blend a colorized map (H, W) over a uint8 image (H, W, 3) (Grad-CAM style);
-    a smaller map is resized to the image first (Pillow, bilinear)."""
+    a smaller map is resized to the image first (Pillow, bilinear).  The colours
+    span ``vmin`` .. ``vmax`` (default: the map's min and max)."""
     from PIL import Image
     heat = np.asarray(heat, dtype=np.float32)
     if heat.shape != img.shape[:2]:
         heat = np.asarray(Image.fromarray(heat, mode="F").resize(img.shape[1::-1],
                                                                  Image.BILINEAR))
-    mixed = (1 - alpha) * img.astype(np.float64) + alpha * colorize(heat, cmap)
+    mixed = (1 - alpha) * img.astype(np.float64) + alpha * colorize(heat, cmap, vmin,
+                                                                    vmax)
     return np.clip(np.round(mixed), 0, 255).astype(np.uint8)
 
 
@@ -199,3 +201,222 @@ def show_training_history(history, keys=("loss", "content", "style", "tv"), smoo
     if path is not None:
         fig.savefig(path, dpi=100)
     return fig
+
+
+# --------------------------------------------------------------------------- labelled uint8 panels
+# The commands and the demo save uint8 images, not matplotlib figures: these helpers
+# draw panel labels and colour bars into them with Pillow's default font.
+def _font(size=12):
+    """Pillow's default font at ``size`` pixels (the fixed bitmap font before Pillow 10.1)."""
+    from PIL import ImageFont
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:                                    # pragma: no cover (Pillow < 10.1)
+        return ImageFont.load_default()
+
+
+def _text_size(text, font):
+    from PIL import Image, ImageDraw
+    left, top, right, bottom = ImageDraw.Draw(Image.new("L", (1, 1))).textbbox(
+        (0, 0), text, font=font)
+    return right, bottom
+
+
+def _rgb(img):
+    img = np.asarray(img)
+    if img.dtype != np.uint8:
+        raise ValueError(f"expected a uint8 image, got dtype {img.dtype}")
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=2)
+    if img.ndim != 3 or img.shape[2] != 3:
+        raise ValueError(f"expected an (H, W) or (H, W, 3) image, got shape {img.shape}")
+    return img
+
+
+def _wrap(text, width, font):
+    """Greedy word wrap of ``text`` to lines at most ``width`` pixels wide."""
+    lines = []
+    for paragraph in str(text).split("\n"):
+        line = ""
+        for word in paragraph.split(" "):
+            trial = f"{line} {word}" if line else word
+            if line and _text_size(trial, font)[0] > width:
+                lines.append(line)
+                line = word
+            else:
+                line = trial
+        lines.append(line)
+    return lines
+
+
+def text_strip(text, width, font_size=12, align="center", background=255, color=0):
+    """A white strip ``width`` pixels wide holding ``text`` (word-wrapped), uint8 RGB."""
+    from PIL import Image, ImageDraw
+    font = _font(font_size)
+    lines = _wrap(text, max(int(width) - 4, 1), font)
+    line_h = max(_text_size("Ag", font)[1], 1) + 2
+    img = Image.new("RGB", (int(width), line_h * len(lines) + 4), (background,) * 3)
+    draw = ImageDraw.Draw(img)
+    for i, line in enumerate(lines):
+        w = _text_size(line, font)[0]
+        x = 2 if align == "left" else max((int(width) - w) // 2, 0)
+        draw.text((x, 2 + i * line_h), line, fill=(color,) * 3, font=font)
+    return np.asarray(img)
+
+
+def label_panel(img, label, font_size=12):
+    """``img`` (uint8) with ``label`` written above it (wrapped to the image width)."""
+    img = _rgb(img)
+    return np.concatenate([text_strip(label, img.shape[1], font_size), img], axis=0)
+
+
+def _format_tick(v):
+    return f"{v:.3g}" if v != 0 else "0"
+
+
+def colorbar(vmin, vmax, height, cmap="hot", ticks=5, width=12, font_size=11, fmt=None):
+    """A vertical colour bar (uint8 RGB, ``height`` pixels tall): ``cmap`` from
+    ``vmin`` (bottom) to ``vmax`` (top), with ``ticks`` labelled values on its right."""
+    from PIL import Image, ImageDraw
+    height = max(int(height), 16)
+    fmt = fmt or _format_tick
+    font = _font(font_size)
+    values = np.linspace(vmax, vmin, height)[:, None] * np.ones((1, width))
+    bar = colorize(values, cmap, vmin=vmin, vmax=vmax)
+    labels = [(fmt(v), v) for v in np.linspace(vmin, vmax, max(int(ticks), 2))]
+    text_w = max(_text_size(t, font)[0] for t, _ in labels) + 6
+    th = _text_size("0", font)[1]
+    img = Image.new("RGB", (width + 1 + text_w, height), (255, 255, 255))
+    img.paste(Image.fromarray(bar), (0, 0))
+    draw = ImageDraw.Draw(img)
+    draw.rectangle([0, 0, width - 1, height - 1], outline=(0, 0, 0))
+    span = vmax - vmin if vmax != vmin else 1.0
+    for text, v in labels:
+        y = int(round((vmax - v) / span * (height - 1)))
+        draw.line([width, y, width + 3, y], fill=(0, 0, 0))
+        ty = min(max(y - th // 2 - 1, 0), height - th - 2)
+        draw.text((width + 5, ty), text, fill=(0, 0, 0), font=font)
+    return np.asarray(img)
+
+
+def with_colorbar(img, vmin, vmax, cmap="hot", gap=4, **kw):
+    """``img`` with a :func:`colorbar` of the same height on its right."""
+    img = _rgb(img)
+    bar = colorbar(vmin, vmax, img.shape[0], cmap=cmap, **kw)
+    spacer = np.full((img.shape[0], gap, 3), 255, np.uint8)
+    return np.concatenate([img, spacer, bar], axis=1)
+
+
+def heatmap_panel(values, cmap="hot", vmin=None, vmax=None, label=None, **kw):
+    """A float map (H, W) colorized from ``vmin`` to ``vmax`` (default: its range),
+    with a colour bar and an optional label above: uint8 RGB."""
+    v = np.asarray(values, dtype=np.float64)
+    lo = float(np.nanmin(v)) if vmin is None else float(vmin)
+    hi = float(np.nanmax(v)) if vmax is None else float(vmax)
+    img = with_colorbar(colorize(v, cmap, vmin=lo, vmax=hi), lo, hi, cmap=cmap, **kw)
+    return img if label is None else label_panel(img, label)
+
+
+def panel_row(panels, labels=None, gap=6, font_size=12):
+    """uint8 panels side by side (tops aligned, white below the shorter ones), each
+    with its label above when ``labels`` is given."""
+    panels = [_rgb(p) for p in panels]
+    if labels is not None:
+        if len(labels) != len(panels):
+            raise ValueError(f"{len(labels)} labels for {len(panels)} panels")
+        strips = [text_strip("" if lab is None else lab, p.shape[1], font_size)
+                  for p, lab in zip(panels, labels)]
+        top = max(s.shape[0] for s in strips)           # images start at one height
+        panels = [np.concatenate([np.full((top - s.shape[0], p.shape[1], 3), 255, np.uint8),
+                                  s, p]) for s, p in zip(strips, panels)]
+    h = max(p.shape[0] for p in panels)
+    parts = []
+    for i, p in enumerate(panels):
+        if p.shape[0] < h:
+            p = np.concatenate([p, np.full((h - p.shape[0], p.shape[1], 3), 255, np.uint8)])
+        parts.append(p)
+        if i < len(panels) - 1:
+            parts.append(np.full((h, gap, 3), 255, np.uint8))
+    return np.concatenate(parts, axis=1)
+
+
+def panel_column(panels, gap=6):
+    """uint8 panels stacked top to bottom (left aligned, white right of narrower ones)."""
+    panels = [_rgb(p) for p in panels]
+    w = max(p.shape[1] for p in panels)
+    parts = []
+    for i, p in enumerate(panels):
+        if p.shape[1] < w:
+            p = np.concatenate([p, np.full((p.shape[0], w - p.shape[1], 3), 255, np.uint8)],
+                               axis=1)
+        parts.append(p)
+        if i < len(panels) - 1:
+            parts.append(np.full((gap, w, 3), 255, np.uint8))
+    return np.concatenate(parts, axis=0)
+
+
+def label_grid(grid, cell, pad=1, row_labels=None, col_labels=None, font_size=11,
+               row_title=None, col_title=None):
+    """Row labels left of and column labels above a grid made by
+    :func:`minicnn.techniques.filters.tile_grid` (tiles ``cell = (h, w)`` pixels,
+    ``pad`` between them).  Labels may be None to leave a row / column unlabelled.
+    ``row_title`` / ``col_title``: a line naming the axes, above the grid."""
+    from PIL import Image, ImageDraw
+    grid = _rgb(grid)
+    font = _font(font_size)
+    h, w = cell
+    th = _text_size("Ag", font)[1]
+    rows = [str(v) for v in (row_labels or []) if v is not None]
+    left = (max(_text_size(t, font)[0] for t in rows) + 6) if rows else 0
+    top = (th + 6) if col_labels else 0
+    title = " / ".join(t for t in (row_title and f"rows: {row_title}",
+                                   col_title and f"columns: {col_title}") if t)
+    strip = text_strip(title, left + grid.shape[1], font_size, align="left") if title else None
+    img = Image.new("RGB", (left + grid.shape[1], top + grid.shape[0]), (255, 255, 255))
+    img.paste(Image.fromarray(grid), (left, top))
+    draw = ImageDraw.Draw(img)
+    for r, text in enumerate(row_labels or []):
+        if text is None:
+            continue
+        y = top + pad + r * (h + pad) + h // 2 - th // 2 - 1
+        tw = _text_size(str(text), font)[0]
+        draw.text((left - tw - 3, y), str(text), fill=(0, 0, 0), font=font)
+    for c, text in enumerate(col_labels or []):
+        if text is None:
+            continue
+        tw = _text_size(str(text), font)[0]
+        x = left + pad + c * (w + pad) + w // 2 - tw // 2
+        draw.text((max(x, left), 2), str(text), fill=(0, 0, 0), font=font)
+    out = np.asarray(img)
+    return out if strip is None else np.concatenate([strip, out], axis=0)
+
+
+def window_map_to_pixels(values, size, stride, shape):
+    """Upsample a sliding-window map (H', W') -- value (p, q) belongs to the window
+    covering rows ``p*stride .. p*stride + size - 1`` and the same columns, as
+    :func:`~minicnn.techniques.attribution.occlusion_map` returns -- to an image
+    of ``shape`` (H, W): each value sits at its window's centre
+    ``p*stride + (size - 1) / 2``, values in between are interpolated linearly
+    and the border beyond the first / last centre takes the nearest value."""
+    v = np.asarray(values, dtype=np.float64)
+    if v.ndim != 2:
+        raise ValueError(f"values must be a 2-d map (H', W'), got shape {v.shape}")
+    h, w = int(shape[0]), int(shape[1])
+    cy = np.arange(v.shape[0]) * stride + (size - 1) / 2.0
+    cx = np.arange(v.shape[1]) * stride + (size - 1) / 2.0
+
+    def interp(pixels, centres, axis, a):
+        if len(centres) == 1:
+            return np.repeat(a, len(pixels), axis=axis)
+        i = np.clip(np.searchsorted(centres, pixels, side="right") - 1, 0, len(centres) - 2)
+        t = np.clip((pixels - centres[i]) / (centres[i + 1] - centres[i]), 0.0, 1.0)
+        lo, hi = np.take(a, i, axis=axis), np.take(a, i + 1, axis=axis)
+        t = t[:, None] if axis == 0 else t[None, :]
+        return lo * (1 - t) + hi * t
+
+    rows = interp(np.arange(h, dtype=np.float64), cy, 0, v)
+    return interp(np.arange(w, dtype=np.float64), cx, 1, rows)
+
+
+__all__ += ["text_strip", "label_panel", "colorbar", "with_colorbar", "heatmap_panel",
+            "panel_row", "panel_column", "label_grid", "window_map_to_pixels"]

@@ -8,6 +8,8 @@ import re
 import time
 from pathlib import Path
 
+import numpy as np
+
 from .data import save_image
 
 __all__ = ["Report"]
@@ -60,17 +62,33 @@ class Report:
         out.append("</table>")
         self._parts.append("\n".join(out))
 
+    #: widest image saved (pixels): the page is 1100 px wide, so wider pictures are
+    #: scaled down (Pillow, area-averaging) instead of making the reader scroll.
+    max_width = 1060
+
     def image(self, name, img, caption=None, width=None):
-        """Save uint8 ``img`` as ``name`` (a unique .png file name) and show it."""
+        """Save uint8 ``img`` as ``name`` (a unique .png file name) and show it with
+        ``caption`` (required: a sentence saying what the picture shows).  An image
+        wider than :attr:`max_width` is scaled down first; ``width`` sets the
+        displayed width in pixels (e.g. to enlarge a small picture)."""
+        if not isinstance(caption, str) or not caption.strip():
+            raise ValueError(f"caption is required for report image {name!r}: say what the "
+                             "picture shows")
         if not name.endswith(".png"):
             name += ".png"
         if name in self._names:
             raise ValueError(f"image name {name!r} is already used in this report")
         self._names.add(name)
+        img = np.asarray(img)
+        if img.ndim >= 2 and img.shape[1] > self.max_width:
+            from PIL import Image
+            h = max(1, round(img.shape[0] * self.max_width / img.shape[1]))
+            img = np.asarray(Image.fromarray(img).resize((self.max_width, h), Image.BOX))
         save_image(self.folder / name, img)
         style = f' style="width:{int(width)}px"' if width else ""
-        cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
-        self._parts.append(f'<figure><img src="{html.escape(name)}"{style}>{cap}</figure>')
+        self._parts.append(f'<figure><img src="{html.escape(name)}"{style} '
+                           f'alt="{html.escape(caption)}"><figcaption>{html.escape(caption)}'
+                           "</figcaption></figure>")
         return self.folder / name
 
     def write(self):
@@ -88,7 +106,8 @@ class Report:
             "body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}"
             "figure{display:inline-block;margin:6px;vertical-align:top;max-width:100%}"
             "img{max-width:100%;height:auto}"
-            "figcaption{font-size:12px;max-width:260px}"
+            # the caption wraps at the image's width (width 0, min-width 100%)
+            "figcaption{font-size:12px;width:0;min-width:100%}"
             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px}"
             f"</style></head><body><h1>{html.escape(self.title)}</h1>\n{body}\n</body></html>")
         path = self.folder / "index.html"

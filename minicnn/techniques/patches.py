@@ -18,7 +18,7 @@ from .features import _source, iter_batches, load_batch
 from .receptive import channel_field, clip_box, receptive_box, receptive_fields
 
 __all__ = ["Patch", "top_patches", "top_patches_many", "patch_images", "patch_grid",
-           "recompute_activation"]
+           "patch_figure", "recompute_activation"]
 
 
 class Patch(namedtuple("PatchBase", ["score", "image_index", "box"])):
@@ -156,12 +156,15 @@ def _preprocessed(cnn, images, indices, size=None, crop="default"):
 
 
 def patch_images(cnn, images, patches, tile=None, fill=(128, 128, 128), size=None,
-                 crop="default"):
+                 crop="default", clip=False, background=(255, 255, 255)):
     """The input patch of each :class:`Patch` as uint8 (n, t, t, 3).
 
-    Every patch is shown at its full receptive-field size; the part of a
-    clipped field outside the image is filled with ``fill`` (grey), so border
-    patches are visibly marked.  ``tile`` resizes each to t x t pixels (Pillow).
+    By default every patch is shown at its full receptive-field size; the part
+    of a clipped field outside the image is filled with ``fill`` (grey), so
+    border patches are visibly marked.  ``clip=True`` shows only the part of
+    the field inside the image (``p.box``), scaled to fit a ``tile`` x ``tile``
+    square with its aspect ratio kept (``background`` around a non-square
+    crop).  ``tile`` resizes each to t x t pixels (Pillow).
     """
     from PIL import Image
     if not patches:
@@ -172,6 +175,20 @@ def patch_images(cnn, images, patches, tile=None, fill=(128, 128, 128), size=Non
         img = cnn.deprocess(xs[p.image_index])                     # (H, W, 3)
         fy0, fx0, fy1, fx1 = p.field
         y0, x0, y1, x1 = p.box
+        if clip:
+            part = img[y0:y1, x0:x1]
+            side = tile or max(part.shape[:2])
+            scale = side / max(part.shape[:2])
+            h = max(1, int(round(part.shape[0] * scale)))
+            w = max(1, int(round(part.shape[1] * scale)))
+            if (h, w) != part.shape[:2]:
+                part = np.asarray(Image.fromarray(part).resize((w, h), Image.BICUBIC))
+            canvas = np.empty((side, side, 3), np.uint8)
+            canvas[:] = background
+            oy, ox = (side - h) // 2, (side - w) // 2
+            canvas[oy:oy + h, ox:ox + w] = part
+            out.append(canvas)
+            continue
         canvas = np.empty((fy1 - fy0, fx1 - fx0, 3), np.uint8)
         canvas[:] = fill
         canvas[y0 - fy0:y1 - fy0, x0 - fx0:x1 - fx0] = img[y0:y1, x0:x1]
@@ -181,24 +198,54 @@ def patch_images(cnn, images, patches, tile=None, fill=(128, 128, 128), size=Non
     return np.stack(out)
 
 
-def patch_grid(cnn, images, layer, channels, k=8, tile=48, batch_size=16, max_per_image=1,
-               progress=False, pad=2):
+def patch_grid(cnn, images, layer, channels, k=8, tile=64, batch_size=16, max_per_image=1,
+               progress=False, pad=2, clip=True):
     """The lecture's figure: one row per channel, its k top patches left to right.
 
     Returns ``(image, patches)``: a uint8 grid and ``{channel: [Patch]}``.  By
     default one patch per image (``max_per_image=1``) so rows are not filled by
-    neighbouring positions of one photo.
+    neighbouring positions of one photo, and each patch is the part of its
+    receptive field inside the image (``clip=True``; ``clip=False``: the whole
+    field, grey outside the image).  :func:`patch_figure` adds labels.
     """
     from .filters import tile_grid
     found = top_patches_many(cnn, images, layer, channels, k=k, batch_size=batch_size,
                              max_per_image=max_per_image, progress=progress)
     tiles = []
     for c in found:
-        t = patch_images(cnn, images, found[c], tile=tile)
+        t = patch_images(cnn, images, found[c], tile=tile, clip=clip)
         if len(t) < k:                                         # fewer images than k
             t = np.concatenate([t, np.full((k - len(t), tile, tile, 3), 255, np.uint8)])
         tiles.append(t)
     return tile_grid(np.concatenate(tiles), ncols=k, pad=pad), found
+
+
+def patch_figure(cnn, images, layer, channels, k=8, tile=64, batch_size=16, max_per_image=1,
+                 progress=False, pad=2, found=None):
+    """:func:`patch_grid` labelled: each row starts with its channel, each patch
+    has its activation under it (``*``: the receptive field was clipped at the
+    image border; only the part inside the image is shown).  ``found``: reuse
+    a ``{channel: [Patch]}`` from :func:`top_patches_many` instead of searching.
+    Returns ``(image, patches)``."""
+    from ..plotting import panel_column, panel_row, text_strip
+    if found is None:
+        found = top_patches_many(cnn, images, layer, channels, k=k,
+                                 batch_size=batch_size, max_per_image=max_per_image,
+                                 progress=progress)
+    rows = []
+    for c, patches in found.items():
+        t = patch_images(cnn, images, patches[:k], tile=tile, clip=True)
+        cells = []
+        for img, p in zip(t, patches):
+            score = f"{p.score:.3g}" + ("*" if p.clipped else "")
+            cells.append(np.concatenate([img, text_strip(score, tile, font_size=11)], axis=0))
+        name = text_strip(f"{layer}\nchannel {c}", 64, font_size=11, align="left")
+        rows.append(panel_row([name] + cells, gap=pad))
+    title = text_strip(f"Top {k} patches per channel of {layer} (activation under each; "
+                       "* = receptive field clipped at the image border, the part inside "
+                       "the image shown)", max(r.shape[1] for r in rows), font_size=11,
+                       align="left")
+    return panel_column([title] + rows, gap=pad), found
 
 
 def recompute_activation(cnn, image, layer, channel, position):

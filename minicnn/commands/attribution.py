@@ -118,9 +118,24 @@ def _parse_position(text):
     return (i, j)
 
 
+#: what each saliency method's panel shows
+SALIENCY_LABELS = {"saliency": "saliency: max over RGB of |d score / d pixel|",
+                   "smoothgrad": "SmoothGrad: mean of noisy saliency maps",
+                   "integrated": "Integrated Gradients: max over RGB of |attribution|"}
+
+
+def _class_label(cnn, x, y):
+    """'tench (0), p=0.97': the class and the model's probability of it for ``x``."""
+    s = cnn.scores(x)[0].astype(np.float64)
+    p = np.exp(s - s.max())
+    return f"{cnn.class_name(y)} ({y}), p={p[y] / p.sum():.2f}"
+
+
 def saliency_panel(cnn, x, y, method="saliency", steps=None, rng=None, progress=False):
-    """The image and its map under ``method`` side by side (uint8)."""
-    from ..plotting import colorize
+    """The image and its map under ``method`` side by side (uint8), each panel
+    labelled; the map has a colour bar (its scale: 0 to the 99.5th percentile,
+    brighter values clipped)."""
+    from ..plotting import heatmap_panel, panel_row
     from ..techniques.attribution import integrated_gradients, saliency_map, smoothgrad
     if method == "saliency":
         m = saliency_map(cnn, x, y)[0]
@@ -129,7 +144,10 @@ def saliency_panel(cnn, x, y, method="saliency", steps=None, rng=None, progress=
     else:
         m = np.abs(integrated_gradients(cnn, x, y, steps=steps or 50, progress=progress)[0]) \
             .max(axis=0)
-    return row(cnn.deprocess(x), colorize(m, "hot", vmin=0, vmax=np.quantile(m, 0.995)))
+    vmax = float(np.quantile(m, 0.995))
+    return panel_row([cnn.deprocess(x), heatmap_panel(m, "hot", 0.0, vmax)],
+                     labels=[_class_label(cnn, x, y),
+                             SALIENCY_LABELS[method] + " (top 0.5% clipped)"])
 
 
 def strongest_channel(cnn, x, layer):
@@ -138,43 +156,83 @@ def strongest_channel(cnn, x, layer):
     return int(a.reshape(a.shape[0], a.shape[1], -1).max(axis=2)[0].argmax())
 
 
+#: panel labels of the three ReLU backward rules
+RELU_RULE_LABELS = {"standard": "standard backprop", "deconvnet": "deconvnet",
+                    "guided": "guided backprop"}
+
+
 def guided_panel(cnn, x, layer, channel=None, position=None):
-    """Image, then standard / deconvnet / guided gradients of one neuron (uint8)."""
+    """Image, then standard / deconvnet / guided gradients of one neuron (uint8),
+    labelled (gradients: grey = 0, saturated at 3 standard deviations)."""
+    from ..plotting import panel_row
     from ..techniques.attribution import gradient_to_image, neuron_gradients
     channel = strongest_channel(cnn, x, layer) if channel is None else channel
     g = neuron_gradients(cnn, x, layer, channel, position)
-    return row(cnn.deprocess(x), *(gradient_to_image(g[m][0]) for m in g)), channel
+    labels = [f"image; neuron: {layer} channel {channel}"] + \
+        [f"{RELU_RULE_LABELS.get(m, m)} (grey 0, +-3 sd)" for m in g]
+    return panel_row([cnn.deprocess(x)] + [gradient_to_image(g[m][0]) for m in g],
+                     labels=labels), channel
 
 
-def gradcam_panel(cnn, x, y, layer="fire9"):
-    from ..plotting import overlay_heatmap
+def gradcam_panel(cnn, x, y, layer="fire9", with_cam=False):
+    """Image | Grad-CAM at ``layer`` over the image (colour bar: the map's own
+    scale, 0 to its maximum) | guided Grad-CAM, labelled.  ``with_cam`` adds
+    the class activation map (conv10's class map, Zhou et al. 2016) after
+    Grad-CAM."""
+    from ..plotting import overlay_heatmap, panel_row, with_colorbar
     from ..techniques.attribution import gradcam, gradient_to_image, guided_gradcam
     img = cnn.deprocess(x)
-    cam = gradcam(cnn, x, y, layer=layer)[0]
+    cam_map = gradcam(cnn, x, y, layer=layer, normalize=False)[0]
+    top = max(float(cam_map.max()), 1e-12)
     ggc = guided_gradcam(cnn, x, y, layer=layer)[0]
-    return row(img, overlay_heatmap(img, cam), gradient_to_image(ggc))
+    panels = [img, with_colorbar(overlay_heatmap(img, cam_map, cmap="jet", vmin=0, vmax=top),
+                                 0.0, top, cmap="jet")]
+    labels = [_class_label(cnn, x, y), f"Grad-CAM at {layer}: relu(sum_k alpha_k A_k)"]
+    if with_cam:
+        from ..techniques.attribution import cam
+        raw = cam(cnn, x, y, normalize=False)[0]
+        high = max(float(raw.max()), 1e-12)
+        panels.append(with_colorbar(overlay_heatmap(img, raw, cmap="jet", vmin=0, vmax=high),
+                                    0.0, high, cmap="jet"))
+        labels.append("CAM: conv10's map of the class (its mean is the score)")
+    panels.append(gradient_to_image(ggc))
+    labels.append("guided Grad-CAM (grey 0)")
+    return panel_row(panels, labels=labels)
 
 
 def occlusion_panel(cnn, x, y, size=32, stride=8, batch_size=16, progress=False):
-    from ..plotting import colorize
+    """Image | the class probability with the grey square centred at each pixel
+    (each window's value placed at the window's centre, interpolated between
+    centres; colour bar: the map's actual range), labelled.  Returns
+    ``(panel, heat)`` with the raw (H', W') map."""
+    from ..plotting import heatmap_panel, panel_row, window_map_to_pixels
     from ..techniques.attribution import occlusion_map
-    from PIL import Image
     heat = occlusion_map(cnn, x, y, size=size, stride=stride, batch_size=batch_size,
                          progress=progress)[0]
-    big = np.asarray(Image.fromarray(colorize(heat, "jet"))
-                     .resize(x.shape[:1:-1], Image.NEAREST))
-    return row(cnn.deprocess(x), big), heat
+    big = window_map_to_pixels(heat, size, stride, x.shape[2:])
+    lo, hi = float(np.nanmin(heat)), float(np.nanmax(heat))
+    if hi - lo < 1e-6:
+        lo, hi = max(lo - 0.01, 0.0), min(hi + 0.01, 1.0)
+    label = (f"P({cnn.class_name(y)}) with a {size}x{size} grey square centred here: "
+             f"{np.nanmin(heat):.3f} to {np.nanmax(heat):.3f}")
+    return panel_row([cnn.deprocess(x), heatmap_panel(big, "viridis", lo, hi)],
+                     labels=[_class_label(cnn, x, y), label]), heat
 
 
 def segment_panel(cnn, x, y, rounds=3, rng=None):
-    from ..plotting import colorize
+    """Image | saliency (colour bar) | the graph cut's foreground, labelled.
+    Returns ``(panel, mask)``."""
+    from ..plotting import heatmap_panel, panel_row
     from ..techniques.attribution import saliency_map
     from ..techniques.segmentation import segment_from_saliency
     img = cnn.deprocess(x)
     sal = saliency_map(cnn, x, y)[0]
     mask = segment_from_saliency(img, sal, rounds=rounds, rng=rng)
     cut = np.where(mask[..., None], img, (0.25 * img + 0.75 * 255).astype(np.uint8))
-    return row(img, colorize(sal, "hot", vmin=0, vmax=np.quantile(sal, 0.995)), cut), mask
+    return panel_row([img, heatmap_panel(sal, "hot", 0.0, float(np.quantile(sal, 0.995))),
+                      cut],
+                     labels=[_class_label(cnn, x, y), "saliency (top 0.5% clipped)",
+                             f"graph cut: foreground {mask.mean():.0%} of the pixels"]), mask
 
 
 # --------------------------------------------------------------------------- commands
@@ -251,10 +309,11 @@ def run_segment(args):
 
 # --------------------------------------------------------------------------- demo
 def demo_section(cnn, report, args):
-    """Saliency, the three ReLU rules, Grad-CAM, SmoothGrad / IG, occlusion and
-    segmentation on the default photos (2 photos and fewer samples when quick); the
-    target is the photo's label when known, else the top prediction."""
+    """Saliency, the three ReLU rules, Grad-CAM and CAM, SmoothGrad / IG, occlusion
+    and segmentation on the default photos (2 photos and fewer samples when quick);
+    the target is the photo's label when known, else the top prediction."""
     from ..data import load_image
+    from ..techniques import attribution
     quick = getattr(args, "quick", False)
     rng = getattr(args, "rng", None) or np.random.default_rng(0)
     paths, labels = default_images(2 if quick else 5)
@@ -264,26 +323,36 @@ def demo_section(cnn, report, args):
         items.append((Path(p).stem, x, _target(cnn, x, None, lab)))
 
     report.section("Saliency maps", "Simonyan et al. 2014: max over channels of "
-                   "|d score / d pixel| for the photo's class (its label, else the top prediction), "
-                   "one backward pass for the batch.")
+                   "|d score / d pixel| for the photo's class (its label, else the top "
+                   "prediction). The colour bar gives the map's scale (score per "
+                   "normalized input unit); the brightest 0.5% are clipped.")
     for stem, x, y in items:
         report.image(f"attr_saliency_{stem}", saliency_panel(cnn, x, y),
-                     caption=f"{cnn.class_name(y)} ({y})")
+                     caption=f"{cnn.class_name(y)} ({y}): the photo and its saliency map")
 
     layer = "fire7"
     report.section("Standard backprop, deconvnet and guided backprop",
                    f"Input gradient of the strongest {layer} neuron of the most active "
-                   "channel under the three ReLU backward rules (left to right: image, "
-                   "standard, deconvnet, guided).")
+                   "channel under the three ReLU backward rules. Gradients are shown "
+                   "centred on grey (0) and saturated at 3 standard deviations.")
     for stem, x, _ in items[:2]:
         panel, ch = guided_panel(cnn, x, layer)
-        report.image(f"attr_guided_{stem}", panel, caption=f"{layer} channel {ch}")
+        report.image(f"attr_guided_{stem}", panel,
+                     caption=f"{layer} channel {ch}: its input gradient under standard "
+                             "backprop, deconvnet and guided backprop")
 
-    report.section("Grad-CAM and guided Grad-CAM", "Selvaraju et al. 2017, at fire9: "
-                   "the class-discriminative map, and guided backprop times that map.")
+    has_cam = hasattr(attribution, "cam")
+    report.section("Grad-CAM, CAM and guided Grad-CAM" if has_cam else
+                   "Grad-CAM and guided Grad-CAM",
+                   "Selvaraju et al. 2017, at fire9: the class-discriminative map (colour "
+                   "bar: its own scale), and guided backprop times that map."
+                   + (" CAM (Zhou et al. 2016): conv10's map of the class, whose mean is "
+                      "the class score; for SqueezeNet it is exact, no gradient needed."
+                      if has_cam else ""))
     for stem, x, y in items[:2]:
-        report.image(f"attr_gradcam_{stem}", gradcam_panel(cnn, x, y),
-                     caption=f"{cnn.class_name(y)}")
+        report.image(f"attr_gradcam_{stem}", gradcam_panel(cnn, x, y, with_cam=has_cam),
+                     caption=f"{cnn.class_name(y)}: Grad-CAM"
+                             + (", CAM" if has_cam else "") + " and guided Grad-CAM")
 
     n = 8 if quick else 25
     stem, x, y = items[0]
@@ -291,21 +360,29 @@ def demo_section(cnn, report, args):
                    f"Smilkov et al. 2017 ({n} noisy samples, sigma 0.15) and Sundararajan "
                    f"et al. 2017 ({n} steps from the mean-colour baseline).")
     report.image(f"attr_smoothgrad_{stem}",
-                 saliency_panel(cnn, x, y, "smoothgrad", n, rng=rng), caption="SmoothGrad")
+                 saliency_panel(cnn, x, y, "smoothgrad", n, rng=rng),
+                 caption=f"SmoothGrad of {cnn.class_name(y)}, {n} samples")
     report.image(f"attr_ig_{stem}", saliency_panel(cnn, x, y, "integrated", n),
-                 caption="Integrated Gradients (|attribution|, max over channels)")
+                 caption=f"Integrated Gradients of {cnn.class_name(y)}, {n} steps "
+                         "(|attribution|, max over channels)")
 
     stride = 32 if quick else 16
     report.section("Occlusion", f"Zeiler & Fergus 2014: probability of the true class as a "
-                   f"grey 48x48 square slides with stride {stride}.")
+                   f"grey 48x48 square slides with stride {stride}; each value is drawn at "
+                   "the centre of its square (interpolated in between), and the colour bar "
+                   "gives the probabilities.")
     panel, heat = occlusion_panel(cnn, x, y, size=48, stride=stride)
+    s = cnn.scores(x)[0].astype(np.float64)
+    p0 = np.exp(s - s.max())[y] / np.exp(s - s.max()).sum()
     report.image(f"attr_occlusion_{stem}", panel,
-                 caption=f"{cnn.class_name(y)}: min probability {np.nanmin(heat):.3f}, "
-                         f"max {np.nanmax(heat):.3f}")
+                 caption=f"{cnn.class_name(y)}: probability {p0:.3f} unoccluded; "
+                         f"{np.nanmin(heat):.3f} at worst with the square over the photo "
+                         f"(at best {np.nanmax(heat):.3f})")
 
     report.section("Saliency to segmentation", "Simonyan et al. 2014, 3.2: seeds from the "
                    "top 5% / bottom 30% of saliency, GMM colour models and a graph cut.")
     for stem, x, y in items[:1 if quick else 3]:
         panel, mask = segment_panel(cnn, x, y, rounds=2 if quick else 3, rng=rng)
         report.image(f"attr_segment_{stem}", panel,
-                     caption=f"{cnn.class_name(y)}: {mask.mean():.0%} of pixels foreground")
+                     caption=f"{cnn.class_name(y)}: the photo, its saliency and the graph "
+                             f"cut's foreground ({mask.mean():.0%} of the pixels)")

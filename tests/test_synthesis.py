@@ -501,3 +501,39 @@ def test_deepdream_return_result_reports_the_interrupt(tiny):
         res = S.deepdream(tiny, x, "fire3", iterations=5, octaves=2, rng=0, callback=stop,
                           return_result=True)
     assert res.interrupted and res.image.shape == x.shape
+
+
+# --------------------------------------------------------------------------- dead starts
+def test_dead_channel_restarts_from_a_live_start(cnn):
+    """Issue 11, item 5: fire7 channel 12 (the docs' example) is 0 everywhere on the
+    noise start, so its gradient is zero and the old result was a flat grey square.
+    The run now restarts from smooth noise where the channel is alive: the picture
+    has contrast (measured pixel std 41 levels) and the channel is active."""
+    import warnings
+    x0 = S.random_image(cnn, rng=0)
+    assert not np.any(cnn.forward(x0, end="fire7")[0][0, 12])          # dead on noise
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = S.class_visualization(cnn, ("fire7", 12), num_iterations=30, rng=0,
+                                    return_result=True)
+    assert res.start.startswith("smooth noise"), res.start
+    img = cnn.deprocess(res.image).astype(np.float64)
+    assert img.std() > 10.0, img.std()
+    assert cnn.forward(res.image, end="fire7")[0][0, 12].mean() > 10.0
+    again = S.class_visualization(cnn, ("fire7", 12), num_iterations=30, rng=0)
+    np.testing.assert_array_equal(again, res.image)                  # seeded: identical
+    # a live channel keeps the plain noise start (no extra draws)
+    live = S.class_visualization(cnn, ("fire7", 5), num_iterations=2, rng=0,
+                                 return_result=True)
+    assert live.start == "noise"
+
+
+def test_channel_dead_everywhere_warns(sharp):
+    """A channel that no image can switch on (bias far below zero) is reported."""
+    import copy
+    model = copy.deepcopy(sharp)
+    model.params["fire5/expand1x1/b"][3] = -1e6
+    with pytest.warns(RuntimeWarning, match=r"target \('fire5', 3\) is dead"):
+        res = S.class_visualization(model, ("fire5", 3), num_iterations=2, size=40, rng=0,
+                                    return_result=True)
+    assert res.start.startswith("noise (dead")

@@ -132,6 +132,9 @@ def run_classviz(args):
         path = save_image(out / f"{name}.png", cnn.deprocess(x))
         pred = cnn.predict(x, top=1)
         note = " (interrupted: best so far)" if res.interrupted else ""
+        if res.start not in ("noise", "init", None):
+            note += (f"; start: {res.start} (the target is zero on the noise start, so "
+                     "its gradient is zero there)")
         print(f"{path}: top class {pred.names[0][0]} ({pred.indices[0][0]}) "
               f"p={pred.probabilities[0][0]:.3f}{note}")
         if res.interrupted:

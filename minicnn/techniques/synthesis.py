@@ -171,7 +171,10 @@ class AscentResult:
     interrupted); best_value: (N,); values: list of (N,) objective values per
     iteration (NaN for images already stopped); steps: (N,) number of updates
     applied to each image; stopped: (N,) bool, True where ``stop`` fired;
-    interrupted: True when Ctrl-C ended the run early.
+    interrupted: True when Ctrl-C ended the run early; start: how the start
+    image was chosen (``"noise"``, ``"init"``, or the restart
+    :func:`class_visualization` made for a dead start, e.g.
+    ``"smooth noise (draw 1, 1/16 of the size)"`` or ``"photo chelsea, blurred"``).
     """
     x: np.ndarray
     best_x: np.ndarray
@@ -180,6 +183,7 @@ class AscentResult:
     steps: np.ndarray = None
     stopped: np.ndarray = None
     interrupted: bool = False
+    start: str = None
 
     @property
     def image(self):
@@ -385,6 +389,51 @@ def _parse_target(cnn, target):
     return cnn.layer_names[-1], class_score_objective(target, cnn.num_classes), None
 
 
+# =========================================================================== dead starts
+def _zero_gradient(cnn, x, end, objective):
+    """True when the objective's gradient at image x (1, 3, H, W) is exactly zero
+    (e.g. a channel whose ReLU output is 0 everywhere: no signal to ascend)."""
+    out, cache = cnn.forward(x, end=end)
+    _, dout = objective(out, cache, np.arange(len(x)))
+    dx, _ = cnn.backward(dout, cache, param_grads=False)
+    return not np.any(dx)
+
+
+#: Restarts tried by :func:`class_visualization` when the objective has no gradient
+#: at the noise start: smooth noise (Gaussian noise of 100 levels std drawn at 1/16,
+#: 1/8 and 1/32 of the size, bilinearly enlarged), then the photo of
+#: ``available_images("photos")`` where the target is most active, blurred.
+DEAD_START_FACTORS = (16, 8, 32)
+
+
+def _alive_start(cnn, x, end, objective, rng, lo, hi):
+    """(start image, description) where the objective has a gradient, or (x, None)
+    when none of the restarts has one.  Draws from ``rng`` only when x is dead."""
+    h, w = x.shape[2:]
+    for k, f in enumerate(DEAD_START_FACTORS):
+        small = random_image(cnn, (max(1, h // f), max(1, w // f)), rng, std=100.0)
+        cand = np.clip(_resize(small, (h, w)), lo, hi).astype(cnn.dtype)
+        if not _zero_gradient(cnn, cand, end, objective):
+            return cand, f"smooth noise (draw {k + 1}, 1/{f} of the size)"
+    from ..data import available_images, load_image
+    from .regularizers import gaussian_blur
+    photos = available_images("photos")
+    batch = cnn.preprocess([load_image(p) for p in photos], size=max(h, w), crop=(h, w))
+    best, best_value = None, 0.0
+    for i in range(len(batch)):
+        out, cache = cnn.forward(batch[i:i + 1], end=end)
+        value = float(objective(out, cache, np.arange(1))[0][0])
+        if value > best_value:
+            best, best_value = i, value
+    if best is not None:
+        cand = gaussian_blur(batch[best:best + 1], 2.0)
+        cand = cand + (10.0 * rng.standard_normal(cand.shape) / pixel_scale(cnn))
+        cand = np.clip(cand, lo, hi).astype(cnn.dtype)
+        if not _zero_gradient(cnn, cand, end, objective):
+            return cand, f"photo {photos.names[best]}, blurred"
+    return x, None
+
+
 # =========================================================================== class viz
 #: Defaults of :func:`class_visualization` in pixel units: cs231n's learning rate 25
 #: and L2 weight 1e-3 in the torchvision normalization (one unit ~ 57.6 levels)
@@ -424,7 +473,14 @@ def class_visualization(cnn, target, *, num_iterations=100,
     set to the mean colour each step, ranked by |value| and channel norm in
     pixel levels, or by contribution; 0 disables).  blur_every=0 disables blurring.  size: image side (default
     the model's input size) or (H, W).  init: a start image (1, 3, H, W)
-    instead of noise (e.g. to resume).  rng: Generator / seed / None (seed 0).
+    instead of noise (e.g. to resume).  Dead start: when the objective's
+    gradient at the noise start is exactly zero (a channel that is 0 everywhere
+    on noise: 62 of fire7's 384 channels, e.g. ``("fire7", 12)``), the run
+    restarts from smooth noise (a few seeded draws, :data:`DEAD_START_FACTORS`)
+    and then from the photo of ``available_images("photos")`` where the target
+    is most active, blurred (sigma 2 px) with 10 levels of noise;
+    ``result.start`` says which.  If none has a gradient a RuntimeWarning
+    names the dead target and the (flat) noise run is returned.  rng: Generator / seed / None (seed 0).
     callback(t, x, value) after every step.  Returns x (1, 3, H, W), or the
     :class:`AscentResult` when ``return_result``.  Ctrl-C returns the best
     image so far.
@@ -452,6 +508,15 @@ def class_visualization(cnn, target, *, num_iterations=100,
     _check_size(cnn, x.shape[2:], end)
     lo, hi = pixel_range(cnn)
     scale = pixel_scale(cnn)
+    start = "noise" if init is None else "init"
+    if init is None and _zero_gradient(cnn, x, end, objective):
+        x, start = _alive_start(cnn, x, end, objective, rng, lo, hi)
+        if start is None:
+            start = "noise (dead: no gradient)"
+            warnings.warn(f"target {target!r} is dead: its gradient is zero on the noise "
+                          "start, on smooth noise and on every photo of "
+                          "available_images('photos'); the result stays flat",
+                          RuntimeWarning, stacklevel=2)
     penalties = [(l2_reg, l2_forward, l2_backward)] if l2_reg > 0 else []
     regs = [make_regularizer("clamp", lo=lo, hi=hi)]
     if blur_every and blur_sigma > 0:
@@ -468,6 +533,7 @@ def class_visualization(cnn, target, *, num_iterations=100,
                              penalties=penalties, regularizers=regs, max_jitter=max_jitter,
                              rng=rng, callback=callback, progress=progress,
                              desc=f"classviz {target}", pixel_scale=scale)
+    result.start = start
     return result if return_result else result.image
 
 

@@ -23,10 +23,15 @@ def register(sub):
     p.add_argument("--part", default="expand3x3", choices=("squeeze1x1", "expand1x1",
                                                            "expand3x3"),
                    help="which convolution of a fire layer (default: expand3x3)")
-    p.add_argument("--max-filters", type=positive_int, default=32)
-    p.add_argument("--max-channels", type=positive_int, default=16)
+    p.add_argument("--max-filters", type=positive_int, default=None,
+                   help="show the first N filters (default: 32; every filter of conv1; "
+                        "256 rows of a 1x1 weight matrix)")
+    p.add_argument("--max-channels", type=positive_int, default=None,
+                   help="show the first N input channels (default: 16; all of a 1x1 "
+                        "weight matrix)")
     p.add_argument("--upscale", type=positive_int, default=None,
-                   help="pixels per weight (default: 8 for conv1, 4 otherwise)")
+                   help="pixels per weight (default: 8 for conv1, 4 for 3x3 filters, up to "
+                        "12 for a 1x1 weight matrix)")
     p.set_defaults(func=run_filters)
 
     p = sub.add_parser("activations", help="every channel of a layer for one image, "
@@ -44,7 +49,9 @@ def register(sub):
     p.add_argument("--channels", default="0-7",
                    help="channels, e.g. 0-7 or 3,17,40 (default: 0-7)")
     p.add_argument("--k", type=positive_int, default=8, help="patches per channel")
-    p.add_argument("--tile", type=positive_int, default=64, help="tile size in pixels")
+    p.add_argument("--tile", type=positive_int, default=64,
+                   help="tile size in pixels (default 64; the part of each receptive field "
+                        "inside the image, scaled to fit)")
     p.add_argument("--per-image", type=positive_int, default=1,
                    help="at most this many patches from one image (default: 1)")
     p.set_defaults(func=run_patches)
@@ -183,14 +190,24 @@ def _labels_for(paths, kept, labels):
 
 # ------------------------------------------------------------------ commands
 def run_filters(args):
-    from ..techniques.filters import filter_grid
+    """A layer's filters, labelled: conv1 as colour tiles, 1x1 convolutions as their
+    (out, in) weight matrix, larger kernels as a filter x input-channel grid (one
+    scale centred on 0, with a colour bar)."""
+    from ..techniques.filters import filter_figure
     cnn = load_model(args)
     layer = args.layer or "conv1"
     w, name = _filter_weights(cnn, layer, args.part)
-    upscale = args.upscale or (8 if w.shape[1] == 3 else 4)
-    grid = filter_grid(w, upscale=upscale, max_filters=args.max_filters if w.shape[1] != 3
-                       else None, max_channels=args.max_channels)
-    print(f"{name}: filters {w.shape} (F, C, kh, kw)")
+    if w.shape[1] == 3:
+        limits = (args.max_filters, None)
+    elif w.shape[2:] == (1, 1):
+        limits = (args.max_filters or 256, args.max_channels)
+    else:
+        limits = (args.max_filters or 32, args.max_channels or 16)
+    grid = filter_figure(w, name=name, max_filters=limits[0], max_channels=limits[1],
+                         upscale=args.upscale)
+    shown = w[:limits[0], :limits[1]].shape
+    print(f"{name}: filters {w.shape} (F, C, kh, kw)"
+          + (f"; showing {shown[0]} x {shown[1]}" if shown != w.shape else ""))
     _save(args.out, f"filters_{name.replace('/', '_')}.png", grid)
     return 0
 
@@ -220,14 +237,14 @@ def run_activations(args):
 
 
 def run_patches(args):
-    from ..techniques.patches import patch_grid
+    from ..techniques.patches import patch_figure
     cnn = load_model(args)
     layer = args.layer or "fire5"
     channels = _parse_channels(args.channels)
     paths, _ = _folder_paths(args)
-    grid, found = patch_grid(cnn, paths, layer, channels, k=args.k, tile=args.tile,
-                             batch_size=args.batch_size, max_per_image=args.per_image,
-                             progress=True)
+    grid, found = patch_figure(cnn, paths, layer, channels, k=args.k, tile=args.tile,
+                               batch_size=args.batch_size, max_per_image=args.per_image,
+                               progress=True)
     for c, patches in found.items():
         clipped = sum(p.clipped for p in patches)
         print(f"{layer} channel {c}: top {[round(p.score, 2) for p in patches]}"
@@ -297,6 +314,29 @@ def run_embed(args):
 
 
 # ------------------------------------------------------------------ demo
+def _plural(n, one, many):
+    return f"{n} {one if n == 1 else many}"
+
+
+def _neighbor_header(fig, k, layer, thumb=64, gap=8, pad=2):
+    """Column labels above :func:`~minicnn.techniques.features.neighbor_rows`'s picture
+    (query | k feature-space neighbours | k pixel-space neighbours)."""
+    from ..plotting import panel_column, text_strip
+    block = k * (thumb + pad) + pad
+    widths = [thumb + 2 * pad, gap, block, gap, block]
+    texts = ["query", "", f"nearest in {layer} feature space (1..{k})", "",
+             f"nearest in pixel space, 32x32 (1..{k})"]
+    strips = [text_strip(t, w, font_size=11) for t, w in zip(texts, widths)]
+    top = max(x.shape[0] for x in strips)
+    strips = [np.concatenate([x, np.full((top - x.shape[0], x.shape[1], 3), 255, np.uint8)])
+              for x in strips]
+    header = np.concatenate(strips, axis=1)
+    if header.shape[1] != fig.shape[1]:              # another layout: one line instead
+        header = text_strip(f"query | {k} nearest in {layer} feature space | {k} nearest in "
+                            "pixel space", fig.shape[1], font_size=11, align="left")
+    return panel_column([header, fig], gap=0)
+
+
 def demo_section(cnn, report, args):
     """Filters, activation maps, top patches, neighbours and a t-SNE grid."""
     import argparse
@@ -304,22 +344,37 @@ def demo_section(cnn, report, args):
 
     from ..data import available_images, load_image
     from ..techniques.activations import activation_maps, zero_fraction
-    from ..techniques.filters import activation_grid, filter_grid
-    from ..techniques.patches import patch_grid
+    from ..techniques.filters import activation_grid, filter_figure
+    from ..techniques.patches import patch_figure
     quick = bool(getattr(args, "quick", False))
     report.section("Filters", "conv1's 64 RGB 3x3 filters (colour tiles, each min-max "
-                   "scaled) and the first fire2/expand3x3 filters as grey tiles, one per "
-                   "input channel (a row per filter).")
-    report.image("act_filters_conv1", filter_grid(cnn.params["conv1/W"], upscale=8))
-    report.image("act_filters_fire2", filter_grid(cnn.params["fire2/expand3x3/W"], upscale=4,
-                                                  max_filters=8, max_channels=16))
+                   "scaled); fire2's squeeze1x1 weights, a 1x1 convolution, as its 16 x 64 "
+                   "(output x input channel) matrix; the first fire2/expand3x3 filters, a "
+                   "row per filter and a column per input channel. Signed weights use one "
+                   "scale centred on 0: blue negative, white 0, red positive.")
+    report.image("act_filters_conv1", filter_figure(cnn.params["conv1/W"], name="conv1",
+                                                    upscale=12),
+                 caption="conv1: 64 RGB filters of 3x3 pixels")
+    report.image("act_filters_fire2_squeeze1x1",
+                 filter_figure(cnn.params["fire2/squeeze1x1/W"], name="fire2/squeeze1x1"),
+                 caption="fire2/squeeze1x1: how each of the 16 squeeze channels mixes the "
+                         "64 channels of pool1")
+    report.image("act_filters_fire2", filter_figure(cnn.params["fire2/expand3x3/W"],
+                                                    name="fire2/expand3x3", max_filters=16,
+                                                    max_channels=16, upscale=6),
+                 caption="fire2/expand3x3: 3x3 kernels of the first 16 filters on their 16 "
+                         "input channels (fire2's squeeze outputs)")
     photo = pick_image("kitten", "chelsea")
     a = activation_maps(cnn, load_image(photo), "fire2")
     zf = zero_fraction(a)
-    report.section("Activation maps", f"The 128 channels of fire2 for {photo.stem}; "
-                   f"{zf.mean():.0%} of the values are zero (ReLU off), "
-                   f"{int((zf == 1).sum())} channels are all zero on this image.")
-    report.image(f"act_fire2_{photo.stem}", activation_grid(a, upscale=2))
+    dead = int((zf == 1).sum())
+    report.section("Activation maps", f"The 128 channels of fire2 for {photo.stem}, each "
+                   f"scaled to its own maximum (black: 0); {zf.mean():.0%} of the values are "
+                   f"zero (ReLU off), {_plural(dead, 'channel is', 'channels are')} all zero "
+                   "on this image.")
+    report.image(f"act_fire2_{photo.stem}", activation_grid(a, ncols=16),
+                 caption=f"fire2 on {photo.stem}: {a.shape[0]} channels of "
+                         f"{a.shape[1]}x{a.shape[2]}, row by row from channel 0")
 
     dataset = available_images("dataset")
     ns = argparse.Namespace(folder="sample", limit=None, superclasses=dataset.has_labels,
@@ -329,17 +384,22 @@ def demo_section(cnn, report, args):
         labels = np.full(len(paths), -1)
         report.text(f"The dataset sections below use the {len(paths)} embedded images; "
                     f"{dataset.hint}.")
-    n_patch = min(len(paths), 8 if quick else 48)
+    n_patch = min(len(paths), 16 if quick else 48)
     report.section("Maximally activating patches", f"Top receptive-field crops over "
-                   f"{n_patch} photos, one row per channel (grey: outside the "
-                   "image).")
+                   f"{n_patch} photos (at most one per photo), one row per channel, the "
+                   "activation under each. A field that hangs over the image border (*) "
+                   "is shown clipped to the image.")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for layer, channels in (("fire5", [1, 5, 20, 37]), ("fire9", [3, 10, 50, 100])):
-            grid, _ = patch_grid(cnn, paths[::len(paths) // n_patch][:n_patch], layer,
-                                 channels, k=4 if quick else 6,
-                                 tile=48)
-            report.image(f"act_patches_{layer}", grid, caption=f"{layer} channels {channels}")
+            grid, found = patch_figure(cnn, paths[::len(paths) // n_patch][:n_patch], layer,
+                                       channels, k=4 if quick else 6, tile=64)
+            clipped = sum(p.clipped for ps in found.values() for p in ps)
+            total = sum(len(ps) for ps in found.values())
+            report.image(f"act_patches_{layer}", grid,
+                         caption=f"{layer}, channels {', '.join(map(str, channels))}: the "
+                                 f"image regions that excite each most ({clipped} of {total} "
+                                 "fields clipped at the border)")
     n = 24 if quick else len(paths)
     sel = paths[::max(1, len(paths) // n)][:n]
     sel_labels = labels[::max(1, len(paths) // n)][:n]
@@ -353,13 +413,18 @@ def demo_section(cnn, report, args):
                  f"{agreement['pixel/superclass']:.2f}.")
     report.section("Nearest neighbours", text + " Rows: query | feature neighbours | "
                    "pixel neighbours.")
-    report.image("act_neighbors", fig)
+    report.image("act_neighbors", _neighbor_header(fig, 5, "fire9"),
+                 caption="Each row: a query photo, its 5 nearest photos by pooled fire9 "
+                         "features, then its 5 nearest by raw 32x32 pixels")
     scatter, grid = embed_pictures(cnn, ns, sel, "fire9", "tsne", 32, getattr(args, "seed", 0),
                                    progress=False)
     report.section("t-SNE", "t-SNE of pooled fire9 features: thumbnails at their embedded "
                    "positions and snapped to a grid.")
-    report.image("act_tsne_scatter", scatter, width=500)
-    report.image("act_tsne_grid", grid, width=500)
+    report.image("act_tsne_scatter", scatter, width=500,
+                 caption=f"{len(sel)} photos at their 2-d t-SNE positions (similar fire9 "
+                         "features land close together)")
+    report.image("act_tsne_grid", grid, width=500,
+                 caption="The same layout snapped to a grid (one photo per cell)")
 
 
 if __name__ == "__main__":  # pragma: no cover

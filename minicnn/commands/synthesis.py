@@ -252,6 +252,7 @@ def demo_section(cnn, report, args):
     import numpy as np
 
     from ..data import load_image
+    from ..plotting import panel_row
     from ..techniques.regularizers import pixel_scale
     from ..techniques.synthesis import (INVERSION_DEFAULTS, class_visualization, deepdream,
                                         invert_features, make_fooling_image)
@@ -259,21 +260,29 @@ def demo_section(cnn, report, args):
     rng = getattr(args, "rng", None)
     seed = int(rng.integers(2 ** 31)) if rng is not None else 0
 
+    def prob(x, c):
+        s = cnn.scores(x).astype(np.float64)
+        e = np.exp(s - s.max(axis=1, keepdims=True))
+        c = np.broadcast_to(np.asarray(c), (len(s),))
+        return e[np.arange(len(s)), c] / e.sum(axis=1)
+
+    steps = 100
     report.section("Class visualization", "Gradient ascent on the raw class score minus "
                    "an L2 penalty, with jitter, blur and clamping (Simonyan et al. 2014; "
-                   "Yosinski et al. 2015; cs231n's defaults: 100 steps, lr 25).")
-    classes = [76] if quick else [76, 366, 683]
-    for c in classes:
-        x = class_visualization(cnn, c, num_iterations=20 if quick else 100,
-                                size=128 if quick else 224, rng=seed)
+                   f"Yosinski et al. 2015; cs231n's schedule: {steps} steps from a blank "
+                   "224x224 image).")
+    for c in [76, 366] if quick else [76, 366, 683]:
+        x = class_visualization(cnn, c, num_iterations=steps, size=224, rng=seed)
         pred = cnn.predict(x, top=1)
+        top = "" if pred.indices[0][0] == c else \
+            f"; its top class is {pred.names[0][0]} ({pred.probabilities[0][0]:.2f})"
         report.image(f"classviz_{c}", cnn.deprocess(x),
-                     caption=f"{cnn.class_name(c)} ({c}): top class {pred.names[0][0]} "
-                             f"{pred.probabilities[0][0]:.2f}")
+                     caption=f"{cnn.class_name(c)} ({c}), made from a blank image in {steps} "
+                             f"steps: the model gives it p={prob(x, c)[0]:.2f}{top}")
 
-    report.section("Fooling images", "Normalized gradient steps (size 1) on 'stingray "
-                   "score minus true score' (lecture notes) until the prediction flips, at "
-                   "most 100 steps; original, fooling image, difference magnified.")
+    report.section("Fooling images", "Normalized gradient steps on 'stingray score minus "
+                   "true score' (lecture notes) until the prediction flips, at most 100 "
+                   "steps; the original, the fooling image and their difference magnified.")
     paths, labels = default_images()
     pick = [0] if quick else ([0, 300, 900] if len(paths) > 900 else [0, 1, 2])
     paths = [paths[i] for i in pick]
@@ -282,41 +291,54 @@ def demo_section(cnn, report, args):
     y = np.array([labels[i] if labels[i] is not None else predicted[k]
                   for k, i in enumerate(pick)])
     x_fool, info = make_fooling_image(cnn, x, 6, y=y, objective="margin", return_info=True)
+    p_true, p_fool = prob(x, y), prob(x_fool, y)
+    p_ray = prob(x_fool, np.full(len(x), 6))
     rows = []
     for i, p in enumerate(paths):
         diff = (x_fool[i] - x[i]).transpose(1, 2, 0) * pixel_scale(cnn)[0].transpose(1, 2, 0)
         mag = max(np.abs(diff).max(), 1e-12)
-        pair = np.concatenate([cnn.deprocess(x[i]), cnn.deprocess(x_fool[i]),
-                               np.clip(127.5 + 127.5 * diff / mag, 0, 255).astype(np.uint8)],
-                              axis=1)
-        report.image(f"fool_{Path(p).stem}", pair, caption=f"{Path(p).stem} -> stingray")
-        rows.append([Path(p).stem, int(info["steps"][i]), bool(info["fooled"][i]),
+        name = cnn.class_name(int(y[i]))
+        pair = panel_row([cnn.deprocess(x[i]), cnn.deprocess(x_fool[i]),
+                          np.clip(127.5 + 127.5 * diff / mag, 0, 255).astype(np.uint8)],
+                         labels=[f"original: {name} p={p_true[i]:.2f}",
+                                 f"fooling: stingray p={p_ray[i]:.2f} ({name} "
+                                 f"{p_fool[i]:.2f})",
+                                 f"difference x{127.5 / mag:.0f} (grey 0; max "
+                                 f"{mag:.1f}/255)"])
+        report.image(f"fool_{Path(p).stem}", pair,
+                     caption=f"{name} -> stingray in {int(info['steps'][i])} steps: the "
+                             "two images look the same, the difference is magnified")
+        rows.append([name, int(info["steps"][i]), bool(info["fooled"][i]),
                      f"{info['mean_change'][i]:.2f}", f"{info['max_change'][i]:.1f}"])
-    report.table(rows, header=["photo", "steps", "fooled", "mean |change| /255",
+    report.table(rows, header=["photo (class)", "steps", "fooled", "mean |change| /255",
                                "max |change| /255"])
 
     report.section("DeepDream", "Maximize 0.5 ||a||^2 at a layer (the injected gradient "
                    "is the activation itself), over octaves with jitter (Mordvintsev et al. "
                    "2015).")
-    img = load_image(pick_image("sky", "coffee"))
-    size = 160 if quick else 384
+    photo = pick_image("sky", "coffee")
+    img = load_image(photo)
+    size = 224 if quick else 384
+    iterations, octaves = (5, 2) if quick else (10, 3)
     x = cnn.preprocess(img, size=size, crop=None)
     for layer in (["fire5"] if quick else ["fire3", "fire5", "fire7"]):
-        d = deepdream(cnn, x, layer, iterations=3 if quick else 10,
-                      octaves=2 if quick else 3, rng=seed)
-        report.image(f"dream_{layer}", cnn.deprocess(d), caption=f"DeepDream at {layer}")
+        d = deepdream(cnn, x, layer, iterations=iterations, octaves=octaves, rng=seed)
+        report.image(f"dream_{layer}", cnn.deprocess(d),
+                     caption=f"{photo.stem} dreamed at {layer}: {octaves} octaves x "
+                             f"{iterations} steps")
 
     report.section("Feature inversion", "Reconstructions from the features of one image at "
                    "shallow to deep layers (Mahendran & Vedaldi 2015): feature loss + TV "
                    "prior + alpha-norm, Adam from noise.")
-    img = load_image(pick_image("kitten", "chelsea"))
-    size = 96 if quick else 160
-    x0 = cnn.preprocess(img, size=size, crop=size)
-    report.image("invert_original", cnn.deprocess(x0), caption="original")
-    for layer in (["fire3"] if quick else ["conv1", "fire3", "fire5", "fire7"]):
+    photo = pick_image("kitten", "chelsea")
+    size = 128 if quick else 160
+    x0 = cnn.preprocess(load_image(photo), size=size, crop=size)
+    report.image("invert_original", cnn.deprocess(x0),
+                 caption=f"the original ({photo.stem}, {size}x{size})")
+    for layer in (["fire3", "fire5"] if quick else ["conv1", "fire3", "fire5", "fire7"]):
         phi0, _ = cnn.forward(x0, end=layer)
         kw = dict(INVERSION_DEFAULTS)
-        if quick:
-            kw["iterations"] = 20
         x = invert_features(cnn, phi0, layer, image_size=size, rng=seed, **kw)
-        report.image(f"invert_{layer}", cnn.deprocess(x), caption=f"from {layer}")
+        report.image(f"invert_{layer}", cnn.deprocess(x),
+                     caption=f"an image whose {layer} features match the original's, found "
+                             f"from noise in {kw['iterations']} steps")

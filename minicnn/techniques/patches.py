@@ -239,7 +239,7 @@ def patch_figure(cnn, images, layer, channels, k=8, tile=64, batch_size=16, max_
         for img, p in zip(t, patches):
             score = f"{p.score:.3g}" + ("*" if p.clipped else "")
             cells.append(np.concatenate([img, text_strip(score, tile, font_size=11)], axis=0))
-        name = text_strip(f"{layer}\nchannel {c}", 64, font_size=11, align="left")
+        name = text_strip(f"{layer}\nchannel {c}", 76, font_size=11, align="left")
         rows.append(panel_row([name] + cells, gap=pad))
     title = text_strip(f"Top {k} patches per channel of {layer} (activation under each; "
                        "* = receptive field clipped at the image border, the part inside "

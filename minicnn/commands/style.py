@@ -167,7 +167,9 @@ def run_style(args):
 
 # --------------------------------------------------------------------------- demo
 def demo_section(cnn, report, args):
-    """Efros-Leung and Gram textures, style transfer with each preset, a blend."""
+    """Efros-Leung and Gram textures, style transfer with each preset, a blend.
+    Quick mode runs fewer and smaller pictures, each long enough to show its
+    result (about 100 iterations), not a noisy start."""
     import time
 
     import numpy as np
@@ -178,44 +180,51 @@ def demo_section(cnn, report, args):
     content = pick_image("tubingen", "chelsea")
     quick = getattr(args, "quick", False)
     seed = int(args.rng.integers(1 << 31)) if hasattr(args, "rng") else 0
+    el_size = 48 if quick else 64
     report.section("Texture synthesis: Efros & Leung (1999)",
                    f"Pixel-by-pixel non-parametric sampling with an 11x11 Gaussian-weighted "
-                   f"window, from a {32 if quick else 64}-pixel source "
-                   f"({TEXTURE_BACKEND} window-search kernel).")
+                   f"window, from a {el_size}-pixel source ({TEXTURE_BACKEND} window-search "
+                   "kernel); both shown at 3x.")
     for name in ("brick",) if quick else ("brick", "grass", "gravel"):
-        src = resize_short_side(load_image(input_path(name)),
-                                32 if quick else 64)
+        src = resize_short_side(load_image(input_path(name)), el_size)
         t = time.perf_counter()
-        out = efros_leung(src, 32 if quick else 64, window=11, rng=seed)
+        out = efros_leung(src, el_size, window=11, rng=seed)
         dt = time.perf_counter() - t
-        report.image(f"texture_source_{name}", np.kron(src, np.ones((2, 2, 1), np.uint8)),
-                     caption=f"source {name}")
-        report.image(f"texture_efros_leung_{name}", np.kron(out, np.ones((2, 2, 1), np.uint8)),
-                     caption=f"Efros-Leung, {dt:.1f} s")
+        report.image(f"texture_source_{name}", np.kron(src, np.ones((3, 3, 1), np.uint8)),
+                     caption=f"the source: {name} ({src.shape[1]}x{src.shape[0]})")
+        report.image(f"texture_efros_leung_{name}", np.kron(out, np.ones((3, 3, 1), np.uint8)),
+                     caption=f"a new {out.shape[1]}x{out.shape[0]} {name} texture sampled "
+                             f"from it in {dt:.1f} s")
 
-    iters = 20 if quick else 200
+    iters = 100 if quick else 200
     # quick: cs231n's schedule compressed to the shorter run
     sched = {"decay_lr_at": iters * 9 // 10, "clamp_until": iters * 19 // 20} if quick else {}
+    side = 128 if quick else 192
     report.section("Texture synthesis: Gram matrices (Gatys et al. 2015)",
                    f"From noise, {iters} Adam iterations matching the Gram matrices of "
-                   "Starry Night: only conv1 (small-scale colour and edges), up to fire3, "
-                   "and conv1+fire3+fire4+fire5 (larger structures).")
+                   "Starry Night"
+                   + (" at conv1, fire3, fire4 and fire5 (the full demo also shows conv1 "
+                      "alone and conv1 + fire3)." if quick else
+                      ": only conv1 (small-scale colour and edges), up to fire3, and "
+                      "conv1+fire3+fire4+fire5 (larger structures)."))
     layer_sets = [("conv1",), ("conv1", "fire3"), ("conv1", "fire3", "fire4", "fire5")]
     for layers in layer_sets[-1:] if quick else layer_sets:
         weights = (300000, 1000, 15, 3)[:len(layers)]
         x = texture_synthesis(cnn, "starry_night", style_layers=layers, style_weights=weights,
-                              out_size=(96, 96) if quick else (192, 192), iterations=iters,
-                              rng=seed, **sched)
+                              out_size=(side, side), iterations=iters, rng=seed, **sched)
         report.image(f"texture_gram_{'_'.join(layers)}", cnn.deprocess(x),
-                     caption="layers " + ", ".join(layers))
+                     caption=f"Starry Night's texture from noise, Gram matrices of "
+                             f"{', '.join(layers)} ({side}x{side})")
 
-    report.section("Neural style transfer (Gatys et al. 2016)",
-                   f"cs231n's three parameter sets on {content.stem}, {iters} iterations, "
-                   "one forward and one backward pass per iteration; a 50/50 blend of "
-                   "Starry Night and The Scream; Starry Night keeping the photo's colours.")
-    rows = []
     presets = ("starry_night",) if quick else ("composition_vii", "the_scream", "starry_night")
-    size = dict(sched, image_size=96) if quick else {}
+    report.section("Neural style transfer (Gatys et al. 2016)",
+                   f"cs231n's parameter sets on {content.stem}, {iters} iterations, one "
+                   "forward and one backward pass per iteration"
+                   + ("; quick mode: Starry Night only, at 160 pixels." if quick else
+                      "; a 50/50 blend of Starry Night and The Scream; Starry Night keeping "
+                      "the photo's colours; a feature inversion from noise."))
+    rows = []
+    size = dict(sched, image_size=160) if quick else {}
     for preset in presets:
         history = []
         t = time.perf_counter()
@@ -224,17 +233,22 @@ def demo_section(cnn, report, args):
         dt = time.perf_counter() - t
         change = history[-1]["style"] / history[0]["style"] - 1
         rows.append((preset, f"{dt:.1f}", f"{change:+.1%}"))
-        report.image(f"style_{preset}", cnn.deprocess(x), caption=f"{preset}: style loss "
-                     f"{change:+.0%} in {dt:.1f} s")
+        report.image(f"style_{preset}", cnn.deprocess(x),
+                     caption=f"{content.stem} in the style of {preset.replace('_', ' ')}: "
+                             f"style loss {abs(change):.0%} "
+                             f"{'lower' if change <= 0 else 'higher'} after {iters} "
+                             f"iterations ({dt:.1f} s)")
     if not quick:
         x = style_transfer_preset(cnn, "starry_night", content=str(content),
                                   styles=["starry_night", "the_scream"], blend=[0.5, 0.5])
         report.image("style_blend_starry_scream", cnn.deprocess(x),
-                     caption="blend 0.5 starry night + 0.5 the scream")
+                     caption=f"{content.stem} in a 50/50 blend of Starry Night and The Scream")
         x = style_transfer_preset(cnn, "starry_night", content=str(content), keep_colors=True)
         report.image("style_starry_keep_colors", cnn.deprocess(x),
-                     caption="starry night, content colours kept")
+                     caption=f"{content.stem} in Starry Night's style, keeping the photo's "
+                             "colours")
         x = style_transfer_preset(cnn, "feature_inversion", content=str(content), rng=seed)
         report.image("style_feature_inversion", cnn.deprocess(x),
-                     caption="feature inversion of fire2 from noise")
+                     caption=f"{content.stem} reconstructed from noise by matching its fire2 "
+                             "features only (no style)")
     report.table(rows, header=("preset", "seconds", "style loss change"))

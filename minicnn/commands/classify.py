@@ -44,7 +44,8 @@ def demo_section(cnn, report, args):
         img = load_image(path)
         x = cnn.preprocess(img)
         pred = cnn.predict(x)
-        caption = ", ".join(f"{n} {p:.1%}" for n, p in zip(pred.names[0], pred.probabilities[0]))
+        caption = f"{Path(path).stem}, top 5: " + ", ".join(
+            f"{n} {p:.1%}" for n, p in zip(pred.names[0], pred.probabilities[0]))
         report.image(f"classify_{Path(path).stem}", cnn.deprocess(x), caption=caption)
 
 

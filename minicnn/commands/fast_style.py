@@ -136,8 +136,10 @@ def run_stylize(args):
 def demo_section(cnn, report, args):
     """Shipped fast style networks on a content photo, and a blend of styles."""
     import numpy as np
+    from PIL import Image
 
     from ..data import load_image
+    from ..plotting import panel_row
     from ..techniques.fast_style import CONDITIONAL_NETWORK, STYLES, TRANSFORMER_DIR, \
         stylize
     from ..models.transformer import TransformerNet
@@ -149,19 +151,31 @@ def demo_section(cnn, report, args):
         report.text(f"The shipped networks are missing from {TRANSFORMER_DIR}; "
                     "section skipped (reinstall minicnn).")
         return
-    size = 160 if getattr(args, "quick", False) else 320
-    img = load_image(pick_image("tubingen", "chelsea"), size=size)
-    report.image("fast_style_content", img, caption="content")
+    quick = getattr(args, "quick", False)
+    size = 160 if quick else 320
+    photo = pick_image("tubingen", "chelsea")
+    img = load_image(photo, size=size)
+    report.image("fast_style_content", img, caption=f"the content photo ({photo.stem})")
     rows = []
     for name in STYLES:
         t = time.perf_counter()
         out = stylize(img, name)
-        rows.append((name, f"{time.perf_counter() - t:.2f} s"))
-        report.image(f"fast_style_{name}", out, caption=f"{name}")
+        dt = time.perf_counter() - t
+        rows.append((name, f"{dt:.2f} s"))
+        report.image(f"fast_style_{name}", out,
+                     caption=f"{photo.stem} stylized as {name.replace('_', ' ')} by its "
+                             f"network in one forward pass ({dt:.2f} s)")
     report.table(rows, header=["style", "stylize time"])
     net = TransformerNet.load(TRANSFORMER_DIR / CONDITIONAL_NETWORK)
     a, b = net.style_names[:2]
-    strip = [stylize(img, network=net, blend={a: 1 - t, b: t})
-             for t in np.linspace(0, 1, 3 if getattr(args, "quick", False) else 5)]
-    report.image("fast_style_blend", np.concatenate(strip, axis=1),
-                 caption=f"blend {a} -> {b} with the conditional network")
+    weights = np.linspace(0, 1, 3 if quick else 5)
+    strip = [stylize(img, network=net, blend={a: 1 - t, b: t}) for t in weights]
+    width = min(200, strip[0].shape[1])                 # five frames fit the page
+    frames = [np.asarray(Image.fromarray(f).resize(
+        (width, max(1, round(f.shape[0] * width / f.shape[1]))), Image.BICUBIC))
+        for f in strip]
+    report.image("fast_style_blend",
+                 panel_row(frames, labels=[f"{1 - t:.2g} {a} + {t:.2g} {b}" for t in weights],
+                           gap=4),
+                 caption=f"one conditional network blending {a.replace('_', ' ')} into "
+                         f"{b.replace('_', ' ')} (style weights above each frame)")

@@ -10,5 +10,6 @@ from .texture import efros_leung, texture_synthesis  # noqa: F401
 from .style import style_transfer, style_transfer_preset  # noqa: F401
 from .synthesis import class_visualization, deepdream, fgsm, gradient_ascent, invert_features, make_fooling_image  # noqa: F401,E501
 from .attribution import cam, class_score_gradient, gradcam, guided_gradcam, integrated_gradients, neuron_gradient, neuron_gradients, occlusion_map, receptive_field, saliency_map, smoothgrad, strongest_position  # noqa: F401,E501
+from .multifaceted import multifaceted_visualization  # noqa: F401
 from .segmentation import min_cut_labels, segment_from_saliency  # noqa: F401
 from .fast_style import STYLES, blend_weights, load_transformer, stylize, train_transformer  # noqa: F401

@@ -275,3 +275,54 @@ def test_grids_refuse_zero_columns():
     with pytest.raises(ValueError, match="tiles is empty"):
         tile_grid(np.zeros((0, 3, 3), np.uint8))
     assert filter_grid(w, ncols=2).shape == (2 * 4 + 1, 2 * 4 + 1, 3)
+
+
+# ------------------------------------------------------------------ issue 11: figures
+def test_1x1_filter_grid_is_not_constant(rng):
+    """A 1x1 part (fire squeeze1x1 / expand1x1) was an all-black grid: every 1x1 tile
+    min-max scaled on its own is a constant.  One scale per filter shows the weights,
+    and filter_figure draws the (out, in) matrix on a diverging scale."""
+    from minicnn.techniques.filters import filter_figure
+    w = rng.standard_normal((16, 64, 1, 1))
+    grid = filter_grid(w, upscale=4)
+    assert grid.shape == (16 * 5 + 1, 64 * 5 + 1)
+    tiles = grid[1::5, 1::5]                                 # one pixel per weight
+    assert np.ptp(tiles) == 255 and len(np.unique(tiles)) > 50
+    for f in range(16):                                      # each row spans 0..255
+        assert tiles[f].min() == 0 and tiles[f].max() == 255
+    assert (filter_grid(w, scale="tile") == 0).sum() > 16 * 64 - 1    # the old black grid
+    fig = filter_figure(w, name="fire2/squeeze1x1")
+    assert fig.dtype == np.uint8 and fig.ndim == 3 and np.ptp(fig) > 200
+    assert len(np.unique(fig.reshape(-1, 3), axis=0)) > 50
+    layer = filter_grid(rng.standard_normal((4, 5, 3, 3)), scale="layer")
+    assert layer.ndim == 3 and layer.shape[2] == 3           # diverging colours
+    with pytest.raises(ValueError, match="scale"):
+        filter_grid(w, scale="nope")
+
+
+def test_1x1_filters_command_writes_a_weight_matrix(cnn, tmp_path):
+    from minicnn.cli import main
+    from minicnn.data import load_image
+    for part in ("squeeze1x1", "expand1x1"):
+        assert main(["filters", "--layer", "fire2", "--part", part, "--out",
+                     str(tmp_path)]) == 0
+        img = load_image(tmp_path / f"filters_fire2_{part}.png")
+        assert np.ptp(img) > 200 and len(np.unique(img.reshape(-1, 3), axis=0)) > 50
+
+
+def test_clipped_patches_and_labelled_patch_figure(tiny, big):
+    """Issue 11: patches clipped to the image (no grey margin), channel and score shown."""
+    from minicnn.techniques.patches import patch_figure
+    found = top_patches(tiny, big, "fire9", 4, k=2)          # fields never fit 80 px
+    tiles = patch_images(tiny, big, found, tile=64, clip=True)
+    assert tiles.shape == (2, 64, 64, 3)
+    p = found[0]
+    y0, x0, y1, x1 = p.box
+    img = tiny.deprocess(big[p.image_index])
+    assert (y1 - y0, x1 - x0) == (80, 80)                    # the whole image, at 64 px
+    from PIL import Image
+    expected = np.asarray(Image.fromarray(img).resize((64, 64), Image.BICUBIC))
+    np.testing.assert_array_equal(tiles[0], expected)       # image content only, no grey
+    fig, got = patch_figure(tiny, big, "fire5", [0, 4], k=3, tile=64)
+    assert set(got) == {0, 4} and fig.dtype == np.uint8
+    assert fig.shape[1] >= 3 * 64 and fig.shape[0] >= 2 * 64

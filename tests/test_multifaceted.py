@@ -42,3 +42,22 @@ def test_bad_arguments(tiny):
         multifaceted_visualization(tiny, 1, x, n_facets=4, size=40, num_iterations=1)
     with pytest.raises(ValueError, match="n_facets"):
         multifaceted_visualization(tiny, 1, x, n_facets=0, size=40, num_iterations=1)
+
+
+def test_cli_writes_the_figure_and_the_distance_table(cnn, tmp_path, capsys):
+    from minicnn.cli import main
+    assert main(["multifaceted", "76", "--limit", "8", "--size", "96", "--steps", "20",
+                 "--facets", "2", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "multifaceted_76.png").is_file()
+    out = capsys.readouterr().out
+    assert "facet 0: p=" in out and "other seed" in out and "cluster of" in out
+
+
+def test_demo_section_quick(cnn, tmp_path):
+    from types import SimpleNamespace
+
+    from minicnn.commands.multifaceted import demo_section
+    from minicnn.report import Report
+    report = Report(tmp_path, "test")
+    demo_section(cnn, report, SimpleNamespace(quick=True, rng=None))
+    assert len(list(tmp_path.glob("multifaceted_facet*.png"))) == 3

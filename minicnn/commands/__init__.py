@@ -11,6 +11,7 @@ COMMAND_MODULES = (
     "weights_cmd",
     "attribution",
     "synthesis",
+    "multifaceted",
     "activations",
     "style",
     "fast_style",

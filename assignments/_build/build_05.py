@@ -262,4 +262,32 @@ with warnings.catch_warnings(record=True) as caught:
                               return_result=True)
 print(res.interrupted, len(res.values), "iterations;", caught[0].message)
 """),
+    ("md", """
+## 6. Multifaceted feature visualization (the lecture's missing piece)
+
+One class visualization from noise blends every kind of image the class responds to.
+Nguyen, Yosinski & Clune (2016) separate them: take the images where the class scores highest
+(or its labelled images), cluster their fire9 features (PCA, then k-means), and start one
+visualization from each cluster's **mean image**. A **centre bias** keeps one object in the
+middle: the first phase optimizes the whole image, later phases multiply the step outside a
+shrinking centre box by 0.3 and pull that border towards its blurred self.
+
+Are the facets really different? `result.distances` holds the cosine distances of the facets'
+fire9 features; `result.seed_distance` is the distance between facet 0 and the same facet run
+again with another seed. Facets count as different solutions when they are farther apart than
+a re-run is from itself."""),
+    ("code", """
+from minicnn.techniques import multifaceted_visualization
+images = available_images("dataset", limit=24 if QUICK else 200)
+res = multifaceted_visualization(cnn, 76, images, n_facets=2 if QUICK else 4,
+                                 size=96 if QUICK else 224,
+                                 num_iterations=100 if QUICK else 200, rng=0)
+show_images([cnn.deprocess(f.start) for f in res.facets]
+            + [cnn.deprocess(f.image) for f in res.facets],
+            [f"start: mean of {f.size}" for f in res.facets]
+            + [f"facet {k}: p={f.probability:.2f}" for k, f in enumerate(res.facets)], size=2.4);
+print(np.round(res.distances, 3))
+print(f"mean between facets {res.mean_between:.3f}; facet 0 vs another seed "
+      f"{res.seed_distance:.3f}")
+"""),
 ])

@@ -288,3 +288,14 @@ def test_any_image_name_is_a_content_or_style(cnn, tmp_path, capsys):
                  "--out", str(tmp_path)]) == 0
     assert (tmp_path / "style_chelsea_starry_night.png").is_file()
     assert "style loss" in capsys.readouterr().out
+
+
+def test_keep_content_colors_keeps_the_content_size(cnn):
+    """Issue 11, item 6: --keep-colors returned 341x256 for a 256x192 content (the
+    model's default resize); the output now has the content's size."""
+    from minicnn.data import find_image, load_image
+    from minicnn.techniques.style import keep_content_colors
+    content = cnn.preprocess(load_image(find_image("chelsea")), size=192, crop=(192, 256))
+    x = content[:, ::-1].copy()                                  # some other colours
+    out = keep_content_colors(cnn, x, content)
+    assert out.shape == content.shape == (1, 3, 192, 256)

@@ -4,7 +4,7 @@
     python -m minicnn classviz --layer fire7 --channel 12
     python -m minicnn fool photo.jpg --target 6
     python -m minicnn fool photo.jpg --target 6 --fgsm 2 --steps 10
-    python -m minicnn dream sky.jpg --layer fire5 --octaves 3 --size 512
+    python -m minicnn dream sky.jpg --layer fire8 --octaves 3 --size 512
     python -m minicnn invert photo.jpg --layer conv1,fire3,fire5,fire7
 
 Every command writes PNGs into ``--out`` and shows a progress bar; Ctrl-C
@@ -204,7 +204,9 @@ def run_dream(args):
     from ..data import load_image, save_image
     from ..techniques.synthesis import deepdream
     cnn = load_model(args)
-    layer = args.layer or "fire5"
+    # fire8 by default: fire5 gives a regular grid of tiny eyelets, fire8 the classic
+    # creatures (issue 11)
+    layer = args.layer or "fire8"
     image = input_path(args.image) if args.image else pick_image("sky", "coffee")
     x = cnn.preprocess(load_image(image), size=args.size, crop=None)
     guide = None

@@ -319,7 +319,8 @@ _RGB_TO_YIQ = np.array([[0.299, 0.587, 0.114],
 def keep_content_colors(cnn, x, content_x):
     """Luminance of x with the chrominance (I, Q of YIQ) of content_x.
 
-    Both (1, 3, H, W) normalized; works in RGB [0, 255] and returns normalized.
+    Both (1, 3, H, W) normalized; works in RGB [0, 255] and returns normalized
+    (1, 3, H, W): the content's size (no resize).
     """
     if x.shape != content_x.shape:
         raise ValueError(f"x {x.shape} and the content {content_x.shape} differ in shape")
@@ -328,7 +329,8 @@ def keep_content_colors(cnn, x, content_x):
     yiq = rgb @ _RGB_TO_YIQ.T
     yiq[..., 1:] = (rgb_c @ _RGB_TO_YIQ.T)[..., 1:]
     out = np.clip(yiq @ np.linalg.inv(_RGB_TO_YIQ).T, 0, 255)
-    return cnn.preprocess(np.round(out).astype(np.uint8), size=None, crop=None)
+    # no resize: size=None would mean the model's default short side (256)
+    return cnn.preprocess(np.round(out).astype(np.uint8), size=min(x.shape[2:]), crop=None)
 
 
 # --------------------------------------------------------------------------- main loop

@@ -185,3 +185,18 @@ def test_texture_twins_live_in_kernels():
     from minicnn.techniques import texture as T
     assert T.window_ssd_numpy is _kernels.window_ssd_numpy is _kernels.numpy.window_ssd
     assert T.fill_pass_numpy is _kernels.fill_pass_numpy
+
+
+def test_cli_texture_defaults_are_not_thumbnails_and_show_the_source(cnn, tmp_path):
+    """Issue 11, item 6: Efros-Leung defaults to 96 px and Gram synthesis to 192 px
+    (64 px thumbnails hid the texture), and the source as used is saved beside."""
+    from minicnn.cli import main
+    from minicnn.data import load_image
+    assert main(["texture", "gravel", "--source-size", "24", "--window", "5",
+                 "--out", str(tmp_path)]) == 0
+    assert load_image(tmp_path / "texture_efros_leung_gravel.png").shape == (96, 96, 3)
+    assert min(load_image(tmp_path / "texture_source_gravel.png").shape[:2]) == 24
+    assert main(["texture", "starry_night", "--method", "gram", "--steps", "5",
+                 "--out", str(tmp_path)]) == 0
+    assert load_image(tmp_path / "texture_gram_starry_night.png").shape == (192, 192, 3)
+    assert min(load_image(tmp_path / "texture_source_starry_night.png").shape[:2]) == 192

@@ -1,6 +1,6 @@
 """``texture`` and ``style`` commands.
 
-    python -m minicnn texture brick                         # Efros-Leung, 64x64
+    python -m minicnn texture brick                         # Efros-Leung, 96x96
     python -m minicnn texture path/to/img.png --method gram --steps 200
     python -m minicnn style chelsea starry_night            # cs231n's starry_night preset
     python -m minicnn style --preset composition_vii        # on tubingen, else chelsea
@@ -31,8 +31,9 @@ def register(sub):
     p.add_argument("source", help="texture image path, or brick / grass / gravel "
                                   "(scikit-image), or a painting name for --method gram")
     p.add_argument("--method", choices=TEXTURE_METHODS, default="efros-leung")
-    p.add_argument("--size", type=positive_int, default=64,
-                   help="output side in pixels (default 64)")
+    p.add_argument("--size", type=positive_int, default=None,
+                   help="output side in pixels (default: 96 for efros-leung, 192 for gram; "
+                        "a 64 px thumbnail hides the texture)")
     p.add_argument("--source-size", type=positive_int, default=None,
                    help="short side of the source (default: 64 for efros-leung, "
                         "192 for gram)")
@@ -100,7 +101,8 @@ def run_texture(args):
         src = _resize_short(img, args.source_size or 64)
         if args.grey:
             src = np.round(src.mean(-1)).astype(np.uint8)
-        result = efros_leung(src, args.size, window=args.window, rng=args.seed, progress=True)
+        result = efros_leung(src, args.size or 96, window=args.window, rng=args.seed,
+                             progress=True)
         path = out / f"texture_efros_leung_{stem}.png"
         print(f"efros-leung ({TEXTURE_BACKEND} kernel)")
     else:
@@ -110,13 +112,15 @@ def run_texture(args):
         defaults = (300000, 1000, 15, 3)
         weights = defaults[:len(layers)] if len(layers) <= 4 else (1.0,) * len(layers)
         style_size = args.source_size or 192
+        src = _resize_short(img, style_size)          # what the Gram matrices are taken of
         x = texture_synthesis(cnn, img, style_layers=layers, style_weights=weights,
-                              style_size=style_size, out_size=max(args.size, 48),
+                              style_size=style_size, out_size=max(args.size or 192, 48),
                               iterations=args.steps or 200, rng=args.seed, progress=True)
         result = cnn.deprocess(x)
         path = out / f"texture_gram_{stem}.png"
     save_image(path, result)
-    print(f"wrote {path}")
+    source = save_image(out / f"texture_source_{stem}.png", src)     # shown beside it
+    print(f"wrote {path} (source as used: {source})")
     return 0
 
 

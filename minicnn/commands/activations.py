@@ -289,7 +289,7 @@ def run_neighbors(args):
         for key, value in agreement.items():
             print(f"  k={args.k} neighbours sharing the {key.split('/')[1]} in "
                   f"{key.split('/')[0]} space: {value:.2f}")
-    _save(args.out, f"neighbors_{layer}.png", fig)
+    _save(args.out, f"neighbors_{layer}.png", _neighbor_header(fig, args.k, layer))
     return 0
 
 

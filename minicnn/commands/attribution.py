@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import add_common, default_images, load_model, positive_int
+from . import add_common, default_images, input_path, load_model, positive_int
 
 SALIENCY_METHODS = ("saliency", "smoothgrad", "integrated")
 
@@ -73,7 +73,7 @@ def _inputs(cnn, args):
     """[(stem, x (1, 3, S, S), label or None)] for the images or the default photos."""
     from ..data import load_image
     if args.images:
-        paths, labels = [Path(p) for p in args.images], [None] * len(args.images)
+        paths, labels = [input_path(p) for p in args.images], [None] * len(args.images)
     else:
         paths, labels = default_images(args.count)
     return [(Path(p).stem, cnn.preprocess(load_image(p)), lab) for p, lab in zip(paths, labels)]
@@ -271,7 +271,7 @@ def run_cam(args):
     (13x13 for 224 input, enlarged with nearest neighbours), for each image."""
     from PIL import Image
 
-    from ..plotting import colorize, overlay_heatmap
+    from ..plotting import colorize, overlay_heatmap, panel_row, with_colorbar
     from ..techniques.attribution import cam
     cnn = load_model(args)
     for stem, x, label in _inputs(cnn, args):
@@ -280,7 +280,11 @@ def run_cam(args):
         raw = cam(cnn, x, y, normalize=False, upsample=False)[0]
         big = np.asarray(Image.fromarray(colorize(raw, "jet")).resize(img.shape[1::-1],
                                                                         Image.NEAREST))
-        panel = row(img, overlay_heatmap(img, cam(cnn, x, y)[0]), big)
+        panel = panel_row(
+            [img, with_colorbar(overlay_heatmap(img, cam(cnn, x, y)[0]), 0.0, 1.0, cmap="jet"),
+             with_colorbar(big, float(raw.min()), float(raw.max()), cmap="jet")],
+            labels=[f"{cnn.class_name(y)} ({y})", "CAM (normalized 0..1)",
+                    f"conv10 map {raw.shape[0]}x{raw.shape[1]} (raw scores)"])
         _save(args, f"cam_{stem}_class{y}.png", panel)
         print(f"  class {y} ({cnn.class_name(y)}): score {raw.mean():.2f} = mean of its "
               f"{raw.shape[0]}x{raw.shape[1]} conv10 map (max {raw.max():.2f})")

@@ -157,6 +157,7 @@ def run_fool(args):
     import numpy as np
 
     from ..data import load_image, save_image
+    from ..plotting import panel_row
     from ..techniques.regularizers import pixel_scale
     from ..techniques.synthesis import fgsm, make_fooling_image
     cnn = load_model(args)
@@ -188,9 +189,11 @@ def run_fool(args):
         saved_ok.append(saved == args.target)
         diff, factor = _magnified_difference(orig, fooled)
         save_image(out / f"fool_{stem}_diff.png", diff)
-        gap = np.full((orig.shape[0], 8, 3), 255, dtype=np.uint8)
-        figure = save_image(out / f"fool_{stem}_figure.png",
-                            np.concatenate([orig, gap, fooled, gap, diff], axis=1))
+        figure = save_image(out / f"fool_{stem}_figure.png", panel_row(
+            [orig, fooled, diff],
+            labels=[f"original: {cnn.class_name(y[i])}",
+                    f"fooled: {cnn.class_name(saved)} (the saved PNG)",
+                    f"difference x{factor:g}"]))
         print(f"{path}: {cnn.class_name(y[i])} -> {cnn.class_name(pred[i])} "
               f"({'fooled' if pred[i] == args.target else 'NOT fooled'}; the saved PNG read "
               f"back: {cnn.class_name(saved)}) steps {steps[i]}, mean change "

@@ -20,10 +20,11 @@ def test_docs_have_python_examples():
 @pytest.mark.parametrize("name,index,code", BLOCKS,
                          ids=[f"{name}-{i + 1}" for name, i, _ in BLOCKS])
 def test_doc_block_runs(name, index, code, cnn, tmp_path, monkeypatch):
+    weights = minicnn_weights_path(cnn)          # resolved before the cache moves
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MPLBACKEND", "Agg")
-    monkeypatch.setenv("MINICNN_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("MINICNN_WEIGHTS", str(minicnn_weights_path(cnn)))
+    monkeypatch.setenv("MINICNN_CACHE", str(tmp_path / "cache"))   # feature caches etc.
+    monkeypatch.setenv("MINICNN_WEIGHTS", str(weights))
     exec(compile(code, f"{name} python block {index + 1}", "exec"),
          {"__name__": f"doc_{name}_{index + 1}"})
 

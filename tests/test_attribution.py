@@ -497,4 +497,6 @@ def test_cli_cam_writes_panel(cnn, tmp_path, capsys):
                  "--out", str(tmp_path)]) == 0
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == ["cam_chelsea_class281.png", "cam_chelsea_class285.png"], names
-    assert "mean of its 13x13 conv10 map" in capsys.readouterr().out
+    side = cnn.output_shape((1, 3, cnn.meta["input_size"], cnn.meta["input_size"]),
+                            end="conv10")[2]        # 13 at 224 (torchvision), 14 at 227
+    assert f"mean of its {side}x{side} conv10 map" in capsys.readouterr().out

@@ -33,7 +33,9 @@ def tiny():
 def data():
     root = data_dir()
     if root is None:
-        pytest.skip("shared data folder not found (set MINICNN_DATA)")
+        pytest.skip("needs the project's data folder (../shared/data next to the checkout, "
+                    "or MINICNN_DATA pointing at one); its images can be fetched with "
+                    "`python -m minicnn data fetch cs231n` and `... imagenet-sample`")
     return root
 
 

@@ -114,7 +114,7 @@ def demo_section(cnn, report, args):
                    "Nguyen, Yosinski & Clune 2016: the images where the class scores highest "
                    "are clustered (PCA + k-means on fire9 features) and one class "
                    "visualization starts from each cluster's mean image, with a centre bias "
-                   "(the whole image first, then smaller centre regions more strongly), TV, "
+                   "(a centre region first, then larger ones, the whole image last), TV, "
                    "L2, jitter and blur.  Facets differ when their feature distance exceeds "
                    "that of one facet re-run with another seed.")
     target = 76

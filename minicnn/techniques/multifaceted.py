@@ -173,7 +173,9 @@ def multifaceted_visualization(cnn, target, images=None, n_facets=4, *, layer="f
     dimensions before k-means (capped by the number of images - 1).
     size: facet side or (H, W) (default the model's input size).
     num_iterations: steps per facet, split evenly over ``phases`` (the centre box
-    side per phase, 1 = whole image); edge_weight: step weight outside the box.
+    side per phase, 1 = whole image); a class facet still below p = 0.9 after them
+    gets up to two more whole-image phases of the last phase's length.
+    edge_weight: step weight outside the box.
     learning_rate (L2 norm of a step, pixel levels), l2_reg (per squared level),
     tv_weight (TV^2 weight per squared level), blur_every, blur_sigma (px),
     max_jitter (px): as :func:`.synthesis.class_visualization`.
@@ -263,7 +265,18 @@ def multifaceted_visualization(cnn, target, images=None, n_facets=4, *, layer="f
             penalties.append((l2_reg, l2_forward, l2_backward))
         if tv_weight:
             penalties.append((tv_weight, lambda u: tv_forward(u, 2.0), tv_backward))
-        for box, iters in zip(phases, per):
+
+        def probability(z):
+            sc = cnn.scores(z).astype(np.float64)[0]
+            return float(np.exp(sc[target] - sc.max()) / np.exp(sc - sc.max()).sum())
+
+        # a class facet must reach its class: up to two more whole-image phases
+        # when the last one ends below p = 0.9
+        extra = [] if isinstance(target, tuple) else [1.0, 1.0]
+        schedule = list(zip(phases, per)) + [(b, per[-1]) for b in extra]
+        for k, (box, iters) in enumerate(schedule):
+            if k >= len(phases) and probability(x) >= 0.9:
+                break
             if iters == 0:
                 continue
             w = centre_weights(size, box, edge_weight)[None, None]

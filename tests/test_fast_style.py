@@ -84,6 +84,45 @@ def test_seeded_runs_identical_and_history(reference, photos):
     assert not np.array_equal(other.params["out/W"], net.params["out/W"])
 
 
+def test_training_feeds_the_crops_at_their_size(photos, monkeypatch):
+    """The crops reach the transformer and the loss network as crop x crop pixels, the
+    same pixels as the batch (a preprocess with the default size once resized the
+    128 px crops to 256, which trained on blurred, 4x larger images)."""
+    seen = []
+    real = fs.train_step
+
+    def spy(net, cnn, x, *args, **kwargs):
+        seen.append(x.copy())
+        return real(net, cnn, x, *args, **kwargs)
+    monkeypatch.setattr(fs, "train_step", spy)
+    run_training(photos, steps=1)
+    cnn = minicnn.SqueezeNet.tiny(np.random.default_rng(1))
+    batch, _ = fs.training_batch(sorted(photos.iterdir()), 0, TRAIN["seed"],
+                                 TRAIN["batch_size"], TRAIN["crop"])
+    assert seen[0].shape == (TRAIN["batch_size"], 3, TRAIN["crop"], TRAIN["crop"])
+    np.testing.assert_allclose(cnn.deprocess(seen[0]), batch, atol=1)
+
+
+def test_heldout_photos_are_not_trained_on(tmp_path):
+    files = [tmp_path / f"img{i:04d}.jpg" for i in range(1000)]
+    held = fs.heldout_photos(files)
+    train = fs.training_photos(files)
+    assert len(held) == 10 and len(train) == 990
+    assert not set(held) & set(train)
+    assert fs.training_photos(files[:50]) == sorted(files[:50])
+
+
+def test_saturated_fraction_counts_new_pure_black_and_white():
+    content = np.full((10, 10, 3), 100, np.uint8)
+    content[0, :] = 0                                  # the photo's own black row
+    img = content.copy()
+    img[0, :] = 0                                      # not new
+    img[1, :5] = 0                                     # 5 new black pixels
+    img[2, :3] = 255                                   # 3 new white pixels
+    img[3, :4, 0] = 0                                  # one channel at 0: not pure black
+    assert fs.saturated_fraction(content, img) == pytest.approx(8 / 100)
+
+
 def test_train_step_lowers_the_loss_on_a_batch(photos):
     """Overfitting one batch: 25 Adam steps cut the perceptual loss by more than half."""
     cnn = minicnn.SqueezeNet.tiny(np.random.default_rng(1))

@@ -39,10 +39,13 @@ from ..losses import content_loss, gram_matrix, style_loss, tv_loss
 from ..models.transformer import TransformerNet, _atomic_savez
 from ..weights import feature_scale
 from .regularizers import pixel_scale
+from .style import PRESETS as _GATYS
 
 __all__ = ["train_transformer", "stylize", "load_transformer", "STYLES", "STYLE_PRESETS",
            "TRANSFORMER_DIR", "CheckpointError", "load_checkpoint", "training_batch", "train_step",
-           "perceptual_loss", "style_targets", "style_image_path", "blend_weights"]
+           "perceptual_loss", "style_targets", "style_image_path", "blend_weights",
+           "heldout_photos", "training_photos", "evaluation_photos", "saturated_fraction",
+           "stylization_losses", "HELDOUT_EVERY", "EVALUATION_IMAGES"]
 
 #: Folder of the networks shipped with the project.
 TRANSFORMER_DIR = shipped_weights_dir() / "transformers"
@@ -58,19 +61,18 @@ STYLES = {
 #: The conditional network (Dumoulin et al. 2017) shipped for blends.
 CONDITIONAL_NETWORK = "three_styles.npz"
 
-#: Loss weights for training, per style image (cs231n's style transfer parameter
-#: sets: style image size and the weights of content, style layers conv1,
-#: fire3, fire4, fire5 and TV).  The TV weight is per squared pixel level (TV of
-#: the output in 0..255 levels, the same for every SqueezeNet weight set):
-#: cs231n's 5e-2 and 2e-2 in the torchvision normalization / 57.6^2.
-STYLE_PRESETS = {
-    "composition_vii": {"style_size": 512, "content_weight": 5e-2,
-                        "style_weights": (20000.0, 500.0, 12.0, 1.0), "tv_weight": 1.5e-5},
-    "the_scream": {"style_size": 224, "content_weight": 3e-2,
-                   "style_weights": (200000.0, 800.0, 12.0, 1.0), "tv_weight": 6e-6},
-    "starry_night": {"style_size": 192, "content_weight": 6e-2,
-                     "style_weights": (300000.0, 1000.0, 15.0, 3.0), "tv_weight": 6e-6},
-}
+#: Loss weights for training, per style image: exactly the Gatys parameter sets
+#: of :data:`minicnn.techniques.style.PRESETS` (cs231n's, with Composition VII's
+#: style weights times 5), so that a network is trained on the objective by which
+#: it is compared with 200 iterations of Gatys optimization: the style image size,
+#: the weights of content, style layers conv1, fire3, fire4, fire5 and TV (per
+#: squared pixel level: TV of the output in 0..255 levels, the same for every
+#: SqueezeNet weight set).
+STYLE_PRESETS = {name: {"style_size": _GATYS[name]["style_size"],
+                        "content_weight": _GATYS[name]["content_weight"],
+                        "style_weights": tuple(float(w) for w in _GATYS[name]["style_weights"]),
+                        "tv_weight": _GATYS[name]["tv_weight"]}
+                 for name in ("composition_vii", "the_scream", "starry_night")}
 DEFAULT_PRESET = "starry_night"
 STYLE_LAYERS = ("conv1", "fire3", "fire4", "fire5")
 CONTENT_LAYER = "fire2"
@@ -132,6 +134,81 @@ def training_batch(files, step, seed, batch_size, crop, num_styles=1, scale=(1.0
         img = img[top:top + crop, left:left + crop]
         batch[i] = img[:, ::-1] if rng.random() < 0.5 else img
     return batch, style
+
+
+# --------------------------------------------------------------------------- evaluation
+#: Every HELDOUT_EVERY-th photo of the ImageNet sample (sorted by file name) is held
+#: out of training: the shipped networks are evaluated on photos they never saw.
+HELDOUT_EVERY = 100
+#: The other evaluation photos: the cs231n content images and the embedded colour photos.
+EVALUATION_IMAGES = ("tubingen", "kitten", "sky", "chelsea", "coffee", "astronaut", "rocket",
+                     "motorcycle_left", "china", "flower")
+
+
+def heldout_photos(files):
+    """The photos of ``files`` (the ImageNet sample) held out of training: every
+    :data:`HELDOUT_EVERY`-th of them in sorted order (10 of the 1000)."""
+    return sorted(Path(f) for f in files)[::HELDOUT_EVERY]
+
+
+def training_photos(files):
+    """``files`` without :func:`heldout_photos` (when there are at least
+    HELDOUT_EVERY of them; a small folder is used whole)."""
+    files = sorted(Path(f) for f in files)
+    if len(files) < HELDOUT_EVERY:
+        return files
+    held = set(heldout_photos(files))
+    return [f for f in files if f not in held]
+
+
+def evaluation_photos():
+    """(name, path) of the 20 evaluation photos: the 10 held-out ImageNet-sample
+    photos and :data:`EVALUATION_IMAGES` (needs the data folder or the fetched
+    cs231n images and ImageNet sample)."""
+    from ..data import find_image
+    sample = available_images("dataset")
+    if sample.source == "embedded":
+        raise FileNotFoundError("the evaluation photos need the ImageNet sample: "
+                                + (sample.hint or "set MINICNN_DATA"))
+    return [(p.stem, p) for p in heldout_photos(sample)] + \
+        [(name, find_image(name)) for name in EVALUATION_IMAGES]
+
+
+def saturated_fraction(content, image):
+    """Fraction of the pixels of ``image`` (uint8 (H, W, 3)) that are pure black
+    (0, 0, 0) or pure white (255, 255, 255) where ``content`` (same shape) is not."""
+    content, image = np.asarray(content), np.asarray(image)
+    if content.shape != image.shape:
+        raise ValueError(f"content {content.shape} and image {image.shape} differ in shape")
+
+    def pure(a):
+        return (a == 0).all(axis=-1) | (a == 255).all(axis=-1)
+    return float((pure(image) & ~pure(content)).mean())
+
+
+def stylization_losses(cnn, content, image, style, weights_of=None):
+    """The Gatys objective of a named style (:data:`STYLE_PRESETS`) evaluated on a
+    stylized uint8 ``image`` (H, W, 3) of the uint8 ``content`` photo (same size):
+    {"content", "style", "tv", "total", "saturated"}.  This is the objective that
+    :func:`minicnn.techniques.style.style_transfer_preset` minimizes, so the
+    numbers compare directly with Gatys optimization's.
+
+    weights_of: measure the distance to ``style``'s painting with another style's
+    layer weights (to compare one output's distances to several paintings in one
+    metric); the painting keeps its own size.
+    """
+    from .style import style_losses
+    preset = dict(STYLE_PRESETS[style])
+    if weights_of is not None:
+        preset["style_weights"] = STYLE_PRESETS[weights_of]["style_weights"]
+    x = cnn.preprocess(image, size=min(image.shape[:2]), crop=None)
+    losses = style_losses(cnn, x, content, style, style_weights=preset["style_weights"],
+                          content_weight=preset["content_weight"],
+                          tv_weight=preset["tv_weight"], style_size=preset["style_size"],
+                          image_size=None)
+    losses = {k: float(v) for k, v in losses.items()}
+    losses["saturated"] = saturated_fraction(content, image)
+    return losses
 
 
 # --------------------------------------------------------------------------- loss
@@ -346,7 +423,8 @@ def train_transformer(cnn, styles, content=None, *, steps=2000, batch_size=4, cr
         the shared paintings), an image path or a uint8 image, or a list of them
         (several -> a conditional network).
     content: training photos: a folder, a list of paths (default: the ImageNet
-        sample when present, else the embedded photos, ``available_images("dataset")``).
+        sample without the 10 photos held out for evaluation, :func:`training_photos`,
+        when present, else the embedded photos, ``available_images("dataset")``).
         Each step takes ``batch_size`` random crops of ``crop`` x ``crop`` pixels
         (a multiple of 4).
     content_weight, style_weights (4 values for conv1, fire3, fire4, fire5),
@@ -400,8 +478,8 @@ def train_transformer(cnn, styles, content=None, *, steps=2000, batch_size=4, cr
                 f"from step 0 and replace {'them' if len(existing) > 1 else 'it'}; pass "
                 "resume=True (--resume) to continue the checkpoint, or overwrite=True "
                 "(--overwrite) to start over")
-    if content is None:                 # the ImageNet sample, else the embedded photos
-        content = list(available_images("dataset"))
+    if content is None:     # the ImageNet sample without the held-out photos, else embedded
+        content = training_photos(available_images("dataset"))
     files = list_images(content) if isinstance(content, (str, os.PathLike)) \
         else [Path(p) for p in content]
     if not files:
@@ -465,7 +543,9 @@ def train_transformer(cnn, styles, content=None, *, steps=2000, batch_size=4, cr
     try:
         while step < steps:
             batch, s = training_batch(files, step, seed, batch_size, crop, len(names))
-            x = cnn.preprocess(batch, size=None, crop=None).astype(net.dtype)
+            # size=crop: the crops reach the loss network as they are (size=None would
+            # resize them to the evaluation size, 256)
+            x = cnn.preprocess(batch, size=crop, crop=None).astype(net.dtype)
             w = np.eye(len(names))[s] if net.conditional else None
             losses = train_step(net, cnn, x, targets[s], presets[s], adam, style=w,
                                 content_layer=content_layer, style_layers=style_layers)

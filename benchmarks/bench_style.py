@@ -1,11 +1,15 @@
 """Style and texture benchmarks: minicnn vs. the same procedure in PyTorch (when importable).
 
     python benchmarks/bench_style.py                       # every block
-    python benchmarks/bench_style.py --only efros_leung --repeats 3
+    python benchmarks/bench_style.py --only transformer_step,stylize --repeats 5
     python benchmarks/bench_style.py --no-torch --json out/bench_style.json
 
-Blocks (each timed on its own: all minicnn repeats, then all PyTorch repeats;
-2 threads, set before NumPy and torch are imported; medians reported):
+Each block runs each side in its own fresh process (``--side minicnn`` and
+``--side torch``, one after the other, never side by side), so neither side's
+threads, allocator state or caches affect the other; 2 threads, set before NumPy
+and torch are imported; medians reported, and the ratio minicnn / PyTorch.
+
+Blocks:
 
 - ``style_transfer``: cs231n's Composition VII preset on tubingen.jpg (content
   short side 192, style image 512 px), 200 Adam iterations including the
@@ -18,7 +22,10 @@ Blocks (each timed on its own: all minicnn repeats, then all PyTorch repeats;
   network (Johnson et al. 2016: widths 32/64/128, 5 residual blocks, 9x9 first
   and last convs), batch 4, 256x256, Adam, SqueezeNet perceptual losses (Starry
   Night preset).  The PyTorch peer builds the same network with
-  ``torch.nn.functional`` from the same initial weights.  Target: within 2x.
+  ``torch.nn.functional`` from the same initial weights.  Target: ratio <= 1.0.
+- ``stylize``: stylizing a photo with a shipped network (Starry Night) at 512x384
+  and 1024x768 (chelsea resized), the forward pass only; the PyTorch peer runs the
+  same network and weights under ``torch.no_grad()``.  Target: ratio <= 1.0.
 - ``efros_leung``: a 64x64 colour texture from a 64x64 source (brick.png),
   window 11, seed 0: Cython window-search kernel vs. its NumPy twin (the
   outputs are checked identical) and the speed-up.
@@ -109,25 +116,24 @@ def bench_style_transfer(ctx, args):
     content = prepare_image(cnn, params.pop("content"), params["image_size"])
     style = prepare_image(cnn, params.pop("styles"), params["style_size"])
     iters = args.iterations
+    row = {"block": "style_transfer",
+           "what": f"Composition VII preset, content {content.shape[2]}x{content.shape[3]}, "
+                   f"style {style.shape[2]}x{style.shape[3]}, {iters} iterations"}
+    if args.side == "torch":
+        torch = ctx.torch()
+        features = TorchSqueezeNet(cnn).features
+        row["seconds"] = median_time(
+            lambda: torch_style_transfer(torch, features, content, style, params, iters),
+            args.repeats, warmup=0)
+        return [row]
     history = []
 
     def ours():
         history.clear()
         style_transfer(cnn, content, style, iterations=iters, history=history, **params)
 
-    t_ours = median_time(ours, args.repeats, warmup=0)
-    drop = 1 - history[-1]["style"] / history[0]["style"]
-    row = {"block": "style_transfer", "seconds": t_ours,
-           "what": f"Composition VII preset, content {content.shape[2]}x{content.shape[3]}, "
-                   f"style {style.shape[2]}x{style.shape[3]}, {iters} iterations",
-           "note": f"style loss -{drop:.1%}"}
-    torch = ctx.torch()
-    if torch is not None:
-        features = TorchSqueezeNet(cnn).features
-        t_torch = median_time(
-            lambda: torch_style_transfer(torch, features, content, style, params, iters),
-            args.repeats, warmup=0)
-        row["peer_seconds"] = t_torch
+    row["seconds"] = median_time(ours, args.repeats, warmup=0)
+    row["note"] = f"style loss -{1 - history[-1]['style'] / history[0]['style']:.1%}"
     return [row]
 
 
@@ -226,28 +232,79 @@ def bench_transformer_step(ctx, args):
     from minicnn.data import load_image
     cnn = ctx.cnn
     net = TransformerNet((32, 64, 128), 5, rng=np.random.default_rng(0))
-    params0 = {k: v.copy() for k, v in net.params.items()}
     preset = STYLE_PRESETS["starry_night"]
     grams = style_targets(cnn, load_image(style_image_path("starry_night")),
                           preset["style_size"])
     x = np.random.default_rng(1).uniform(-2, 2, (4, 3, 256, 256)).astype(np.float32)
-    adam = {}
-    losses = {}
-    t_ours = median_time(
-        lambda: losses.update(train_step(net, cnn, x, grams, preset, adam)),
-        args.repeats, warmup=1)
-    row = {"block": "transformer_step", "seconds": t_ours,
+    row = {"block": "transformer_step",
            "what": f"Johnson transformer 32/64/128, 5 res blocks ({net.num_params():,} "
                    f"params), batch 4, 256x256, one Adam step with SqueezeNet losses"}
-    torch = ctx.torch()
-    if torch is not None:
+    if args.side == "torch":
+        torch = ctx.torch()
         features = TorchSqueezeNet(cnn).features
-        step = torch_transformer_step(torch, features, net, params0, x, grams, preset,
+        step = torch_transformer_step(torch, features, net, net.params, x, grams, preset,
                                       STYLE_LAYERS, "fire2")
-        t_torch = median_time(step, args.repeats, warmup=1)
-        row["peer_seconds"] = t_torch
-        row["note"] = f"within 2x: {'yes' if t_ours <= 2 * t_torch else 'NO'}"
+        row["seconds"] = median_time(step, args.repeats, warmup=1)
+        return [row]
+    adam = {}
+    row["seconds"] = median_time(lambda: train_step(net, cnn, x, grams, preset, adam),
+                                 args.repeats, warmup=1)
     return [row]
+
+
+def torch_transformer(torch, net):
+    """The forward pass of ``net`` (a TransformerNet, single style) in PyTorch."""
+    import torch.nn.functional as F
+    p = {k: torch.from_numpy(v.copy()) for k, v in net.params.items()}
+    scale = torch.from_numpy(net.out_scale.copy()).reshape(1, 3, 1, 1)
+    shift = torch.from_numpy(net.out_shift.copy()).reshape(1, 3, 1, 1)
+
+    def unit(h, name, k, stride, relu=True):
+        h = F.conv2d(F.pad(h, (k // 2,) * 4, mode="reflect"), p[name + "/W"], stride=stride)
+        h = F.instance_norm(h, weight=p[name + "/gamma"], bias=p[name + "/beta"], eps=1e-5)
+        return F.relu(h) if relu else h
+
+    def forward(h):
+        for b in net.blocks:
+            name = b["name"]
+            if b["kind"] == "conv":
+                h = unit(h, name, b["k"], b["stride"])
+            elif b["kind"] == "res":
+                h = h + unit(unit(h, name + "/a", 3, 1), name + "/b", 3, 1, relu=False)
+            elif b["kind"] == "up":
+                h = unit(F.interpolate(h, scale_factor=2, mode="nearest"), name, 3, 1)
+            else:
+                h = F.conv2d(F.pad(h, (4, 4, 4, 4), mode="reflect"), p["out/W"], p["out/b"])
+                h = scale * torch.tanh(h) + shift
+        return h
+    return forward
+
+
+def bench_stylize(ctx, args):
+    """Stylize chelsea resized to 512x384 and 1024x768 with the shipped Starry Night
+    network (preprocess, forward, deprocess on our side; the forward in PyTorch)."""
+    from minicnn.data import find_image, load_image
+    from PIL import Image
+    from minicnn.techniques.fast_style import load_transformer
+    net, _ = load_transformer("starry_night")
+    img = load_image(find_image("chelsea"))
+    rows = []
+    for w, h in ((512, 384), (1024, 768)):
+        photo = np.asarray(Image.fromarray(img).resize((w, h), Image.BILINEAR))
+        row = {"block": "stylize", "what": f"stylize {w}x{h} ({net!r})"}
+        if args.side == "torch":
+            torch = ctx.torch()
+            forward = torch_transformer(torch, net)
+            x = torch.from_numpy(net.preprocess(photo))
+
+            def run():
+                with torch.no_grad():
+                    return forward(x).numpy()
+            row["seconds"] = median_time(run, args.repeats, warmup=1)
+        else:
+            row["seconds"] = median_time(lambda: net.stylize(photo), args.repeats, warmup=1)
+        rows.append(row)
+    return rows
 
 
 #: benchmark blocks in run order
@@ -255,7 +312,22 @@ BLOCKS = {
     "style_transfer": bench_style_transfer,
     "efros_leung": bench_efros_leung,
     "transformer_step": bench_transformer_step,
+    "stylize": bench_stylize,
 }
+#: blocks with a PyTorch peer (efros_leung compares our Cython and NumPy twins)
+PEERED = ("style_transfer", "transformer_step", "stylize")
+
+
+def run_side(name, side, args):
+    """Run one block's one side in a fresh process -> its result rows."""
+    import subprocess
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--only", name, "--side", side,
+           "--repeats", str(args.repeats), "--iterations", str(args.iterations),
+           "--threads", str(args.threads)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{name} ({side}) failed:\n{proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def main(argv=None):
@@ -267,21 +339,33 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch peer")
     parser.add_argument("--json", default=None, help="also write the results to this file")
+    parser.add_argument("--side", choices=("minicnn", "torch"), default=None,
+                        help=argparse.SUPPRESS)           # internal: one side, JSON to stdout
     args = parser.parse_args(argv)
     names = list(BLOCKS) if args.only is None else args.only.split(",")
     unknown = [n for n in names if n not in BLOCKS]
     if unknown:
         parser.error(f"unknown blocks {unknown}; choose from {', '.join(BLOCKS)}")
     ctx = Context(args)
+    if args.side is not None:                            # child process: one side
+        rows = [r for n in names for r in BLOCKS[n](ctx, args)]
+        print(json.dumps(rows))
+        return 0
+    has_torch = not args.no_torch and ctx.torch() is not None
     results = []
-    print(f"threads={args.threads} repeats={args.repeats}")
+    print(f"threads={args.threads} repeats={args.repeats} (each side in its own process)")
     for name in names:
-        for row in BLOCKS[name](ctx, args):
+        rows = run_side(name, "minicnn", args)
+        if has_torch and name in PEERED:
+            for row, peer in zip(rows, run_side(name, "torch", args)):
+                row["peer_seconds"] = peer["seconds"]
+                row["ratio"] = row["seconds"] / peer["seconds"]
+        for row in rows:
             results.append(row)
             peer = row.get("peer_seconds")
-            ratio = f"  PyTorch {peer:.2f} s  ratio {row['seconds'] / peer:.2f}" if peer else ""
+            ratio = f"  PyTorch {peer:.2f} s  ratio {row['ratio']:.2f}" if peer else ""
             note = f"  [{row['note']}]" if row.get("note") else ""
-            print(f"{row['block']:15s} {row['seconds']:8.2f} s{ratio}  {row['what']}{note}",
+            print(f"{row['block']:16s} {row['seconds']:8.3f} s{ratio}  {row['what']}{note}",
                   flush=True)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

@@ -159,8 +159,10 @@ def conv_forward(x, w, b, conv_param=None):
     return out, (xc, w, b, (sh, sw, ph, pw))
 
 
-def conv_backward(dout, cache, param_grads=True):
-    """Backward of :func:`conv_forward` -> (dx, dw, db); (dx, None, None) if not param_grads.
+def conv_backward(dout, cache, param_grads=True, input_grad=True):
+    """Backward of :func:`conv_forward` -> (dx, dw, db); (dx, None, None) if not param_grads;
+    dx is None when ``input_grad`` is False (a network's first layer, whose input is
+    data: no dcols GEMM, no col2im).
 
     dout: (N, F, H', W').  Local derivatives and adjoint pairs:
       out = W2 @ cols + b   =>  dcols = W2^T @ dout,  dW2 = sum_n dout_n @ cols_n^T,
@@ -183,9 +185,11 @@ def conv_backward(dout, cache, param_grads=True):
     dc = np.ascontiguousarray(dout, dtype=dt)
     w2 = np.ascontiguousarray(w, dtype=dt).reshape(F, C * kh * kw)
     dw2 = np.zeros((F, C * kh * kw), dtype=dt) if param_grads else None
+    if not (param_grads or input_grad):
+        return None, None, None
     if kh == kw == 1 and sh == sw == 1 and ph == pw == 0:
         d3 = dc.reshape(N, F, H * W)
-        dx = np.matmul(w2.T, d3).reshape(N, C, H, W)             # dx_n = W2^T dout_n
+        dx = np.matmul(w2.T, d3).reshape(N, C, H, W) if input_grad else None  # W2^T dout_n
         if param_grads:
             x3 = xc.reshape(N, C, H * W)
             for n in range(N):
@@ -195,20 +199,23 @@ def conv_backward(dout, cache, param_grads=True):
         tiles = list(_tiles(N, ho, K * wo * dt.itemsize))
         strips = any(r1 - r0 < ho for _, _, r0, r1 in tiles)
         # strips of rows read overlapping input rows, so their col2im must add up
-        dx = np.zeros((N, C, H, W), dtype=dt) if strips else np.empty((N, C, H, W), dtype=dt)
+        dx = None
+        if input_grad:
+            dx = np.zeros((N, C, H, W), dtype=dt) if strips else np.empty((N, C, H, W), dt)
         for n0, n1, r0, r1 in tiles:
             nb, P = n1 - n0, (r1 - r0) * wo
             d3 = _view(dc[n0:n1, :, r0:r1, :], (nb, F, P))
-            dcols = _scratch("dcols", (nb, K, P), dt)
-            np.matmul(w2.T, d3, out=dcols)                        # dcols = W2^T dout
-            _kernels.col2im(dcols, (nb, C, H, W), kh, kw, sh, sw, ph, pw, r0,
-                            out=dx[n0:n1], accumulate=strips)     # dx = crop(col2im(dcols))
+            if input_grad:
+                dcols = _scratch("dcols", (nb, K, P), dt)
+                np.matmul(w2.T, d3, out=dcols)                    # dcols = W2^T dout
+                _kernels.col2im(dcols, (nb, C, H, W), kh, kw, sh, sw, ph, pw, r0,
+                                out=dx[n0:n1], accumulate=strips)  # dx = crop(col2im(dcols))
             if param_grads:
                 cols = _scratch("cols", (nb, K, P), dt)
                 _kernels.im2col(xc[n0:n1], kh, kw, sh, sw, ph, pw, r0, r1, out=cols)
                 for i in range(nb):
                     dw2 += d3[i] @ cols[i].T                      # dW2 += dout_n cols_n^T
-    if dx.dtype != x.dtype:
+    if dx is not None and dx.dtype != x.dtype:
         dx = dx.astype(x.dtype)
     if not param_grads:
         return dx, None, None
@@ -300,3 +307,225 @@ conv_forward_fast = conv_forward
 conv_backward_fast = conv_backward
 max_pool_forward_fast = max_pool_forward
 max_pool_backward_fast = max_pool_backward
+
+
+# --------------------------------------------------------------------------- transformer layers
+# Fast twins of minicnn.transformer_layers (same signatures and caches' meaning),
+# used by the fast style transfer network; tested equal to the readable ones.
+def conv_few_outputs_forward(x, w, b):
+    """Stride-1 unpadded convolution with few outputs F (the 9x9 C -> 3 output conv
+    of the style transformer) as a tap GEMM plus a col2im.
+
+    x: (N, C, Hp, Wp); w: (F, C, KH, KW); b: (F,) -> out (N, F, Ho, Wo),
+    Ho = Hp - KH + 1.  With the flipped taps as rows,
+    ``Wf[(f, u, v), c] = w[f, c, KH-1-u, KW-1-v]``, one GEMM gives
+    ``Z[n] = Wf @ x[n]`` (F*KH*KW, Hp*Wp), and
+
+        out[n, f, i, j] = b[f] + sum_{u,v} Z[n, (f, KH-1-u, KW-1-v), i + u, j + v]
+                        = b[f] + col2im(Z[n]) with pad (KH-1, KW-1) onto (F, Ho, Wo):
+
+    the shifted sum of the taps is exactly the scatter-add of col2im (whose
+    output crop drops what falls outside).  Z has F*KH*KW rows (243 for F = 3,
+    9x9) where the im2col of x would have C*KH*KW (2592 for C = 32).
+    cache: (x, Wf, w.shape, b.dtype).
+    """
+    if x.ndim != 4 or w.ndim != 4 or w.shape[1] != x.shape[1]:
+        raise ValueError(f"x (N, C, Hp, Wp) and w (F, C, KH, KW) must agree on C, got "
+                         f"{x.shape} and {w.shape}")
+    N, C, Hp, Wp = x.shape
+    F, _, KH, KW = w.shape
+    Ho, Wo = Hp - KH + 1, Wp - KW + 1
+    if Ho < 1 or Wo < 1:
+        raise ValueError(f"x of spatial size {(Hp, Wp)} is smaller than the kernel {(KH, KW)}")
+    dt = _compute_dtype(x)
+    xc = np.ascontiguousarray(x, dtype=dt)
+    wf = np.ascontiguousarray(np.asarray(w, dtype=dt)[:, :, ::-1, ::-1]
+                              .transpose(0, 2, 3, 1).reshape(F * KH * KW, C))
+    out = np.empty((N, F, Ho, Wo), dtype=dt)
+    x3 = xc.reshape(N, C, Hp * Wp)
+    for n in range(N):
+        z = _scratch("taps", (1, F * KH * KW, Hp * Wp), dt)
+        np.matmul(wf, x3[n], out=z[0])                              # Z = Wf x[n]
+        _kernels.col2im(z, (1, F, Ho, Wo), KH, KW, 1, 1, KH - 1, KW - 1,
+                        out=out[n:n + 1], accumulate=False)         # shifted sum of taps
+    out += np.asarray(b, dtype=dt).reshape(1, F, 1, 1)
+    if out.dtype != x.dtype:
+        out = out.astype(x.dtype)
+    return out, (xc, wf, w.shape, np.asarray(b).dtype)
+
+
+def conv_few_outputs_backward(dout, cache):
+    """-> (dx, dw, db).  Adjoint pairs in reverse: col2im's adjoint is im2col,
+    ``dZ[n] = im2col(dout[n])`` with pad (KH-1, KW-1) (F*KH*KW rows, Hp*Wp
+    columns); then the GEMM's: ``dx[n] = Wf^T dZ[n]``, ``dWf = sum_n dZ[n] x[n]^T``
+    (unflipped into dw); ``db = sum dout``."""
+    xc, wf, w_shape, b_dtype = cache
+    N, C, Hp, Wp = xc.shape
+    F, _, KH, KW = w_shape
+    dt = xc.dtype
+    dc = np.ascontiguousarray(dout, dtype=dt)
+    if dc.shape != (N, F, Hp - KH + 1, Wp - KW + 1):
+        raise ValueError(f"dout has shape {dout.shape}, expected "
+                         f"{(N, F, Hp - KH + 1, Wp - KW + 1)}")
+    dx = np.empty((N, C, Hp, Wp), dtype=dt)
+    dwf = np.zeros_like(wf)
+    x3 = xc.reshape(N, C, Hp * Wp)
+    dx3 = _view(dx, (N, C, Hp * Wp))
+    for n in range(N):
+        dz = _scratch("taps", (1, F * KH * KW, Hp * Wp), dt)
+        _kernels.im2col(dc[n:n + 1], KH, KW, 1, 1, KH - 1, KW - 1, out=dz)   # dZ = im2col(dout)
+        np.matmul(wf.T, dz[0], out=dx3[n])                                    # dx = Wf^T dZ
+        dwf += dz[0] @ x3[n].T                                                # dWf += dZ x^T
+    dw = dwf.reshape(F, KH, KW, C)[:, ::-1, ::-1].transpose(0, 3, 1, 2)
+    db = dc.sum(axis=(0, 2, 3)).astype(b_dtype, copy=False)
+    return dx, np.ascontiguousarray(dw), db
+
+
+def reflection_pad_forward(x, pad):
+    """Reflection padding of the last two axes by ``pad`` (same as
+    :func:`minicnn.transformer_layers.reflection_pad_forward`): one allocation,
+    the centre and the border strips copied by slices (no ``np.pad``)."""
+    p = int(pad)
+    N, C, H, W = x.shape
+    if p < 0 or p >= H or p >= W:
+        raise ValueError(f"reflection pad {p} needs 0 <= pad < spatial size {x.shape[2:]}")
+    out = np.empty((N, C, H + 2 * p, W + 2 * p), dtype=x.dtype)
+    out[:, :, p:p + H, p:p + W] = x
+    if p:
+        # padded column p - 1 - k copies x column k + 1 (k < p), column p + W + k
+        # copies x column W - 2 - k; then the rows alike from the padded rows
+        out[:, :, p:p + H, :p] = x[:, :, :, 1:p + 1][..., ::-1]
+        out[:, :, p:p + H, p + W:] = x[:, :, :, W - 1 - p:W - 1][..., ::-1]
+        out[:, :, :p] = out[:, :, p + 1:2 * p + 1][:, :, ::-1]
+        out[:, :, p + H:] = out[:, :, H - 1:p + H - 1][:, :, ::-1]
+    return out, (x.shape, p)
+
+
+def reflection_pad_backward(dout, cache):
+    """Adjoint of reflection padding (crop + fold): the centre, plus every padded
+    row and column added back onto the pixel it copied (corners fold both ways).
+    One copy of the centre and adds of the thin border strips."""
+    (N, C, H, W), p = cache
+    d = dout
+    dx = d[:, :, p:p + H, p:p + W].copy()
+    if not p:
+        return dx
+    cols = ((slice(p, p + W), slice(0, W)),                       # centre columns
+            (slice(0, p), slice(1, p + 1)),                       # left pad -> x cols 1..p
+            (slice(p + W, 2 * p + W), slice(W - 1 - p, W - 1)))   # right pad
+    rows = ((slice(p, p + H), slice(0, H)),
+            (slice(0, p), slice(1, p + 1)),
+            (slice(p + H, 2 * p + H), slice(H - 1 - p, H - 1)))
+    for i, (r_pad, r_x) in enumerate(rows):
+        for j, (c_pad, c_x) in enumerate(cols):
+            if i == j == 0:
+                continue                                          # the centre, copied above
+            strip = d[:, :, r_pad, c_pad]
+            if i:
+                strip = strip[:, :, ::-1]                         # padded rows run mirrored
+            if j:
+                strip = strip[..., ::-1]
+            dx[:, :, r_x, c_x] += strip
+    return dx
+
+
+def upsample_nearest_forward(x, scale=2):
+    """Nearest-neighbour upsampling (as :func:`minicnn.transformer_layers.upsample_nearest_forward`):
+    one allocation written by s*s strided copies."""
+    s = int(scale)
+    if s < 1:
+        raise ValueError(f"scale must be a positive integer, got {scale}")
+    N, C, H, W = x.shape
+    out = np.empty((N, C, H, s, W, s), dtype=x.dtype)
+    for a in range(s):
+        for b in range(s):
+            out[:, :, :, a, :, b] = x
+    return out.reshape(N, C, H * s, W * s), s
+
+
+def upsample_nearest_backward(dout, cache):
+    """Adjoint of the copy (block-sum): each input pixel sums its s x s block,
+    as s*s strided adds instead of a reduction over two inner axes."""
+    s = cache
+    N, C, Hs, Ws = dout.shape
+    d = dout.reshape(N, C, Hs // s, s, Ws // s, s)
+    dx = d[:, :, :, 0, :, 0].copy()
+    for a in range(s):
+        for b in range(s):
+            if a or b:
+                dx += d[:, :, :, a, :, b]
+    return dx
+
+
+def instance_norm_forward(x, gamma, beta, in_param=None):
+    """Instance normalization (as :func:`minicnn.transformer_layers.instance_norm_forward`,
+    same cache ``(xhat, inv_std, gamma)``) with fewer passes over memory: the
+    variance is a row-wise dot product of the centred planes (no squared temporary)
+    and xhat is scaled in place.  gamma, beta: (C,), or (N, C) per image (the
+    conditional network's blended rows)."""
+    N, C, H, W = x.shape
+    eps = float((in_param or {}).get("eps", 1e-5))
+    M = H * W
+    xhat = np.array(x, dtype=_compute_dtype(x), copy=True).reshape(N * C, M)
+    mu = xhat.mean(axis=1)
+    xhat -= mu[:, None]
+    var = np.einsum("ij,ij->i", xhat, xhat) / M
+    inv_std = (1.0 / np.sqrt(var + eps)).astype(xhat.dtype)
+    xhat *= inv_std[:, None]
+    xhat = xhat.reshape(N, C, H, W)
+    g = np.broadcast_to(np.asarray(gamma, dtype=xhat.dtype), (N, C)) if np.ndim(gamma) == 2 \
+        else np.broadcast_to(np.asarray(gamma, dtype=xhat.dtype)[None], (N, C))
+    b = np.broadcast_to(np.asarray(beta, dtype=xhat.dtype), (N, C)) if np.ndim(beta) == 2 \
+        else np.broadcast_to(np.asarray(beta, dtype=xhat.dtype)[None], (N, C))
+    out = xhat * g[:, :, None, None]
+    out += b[:, :, None, None]
+    return out, (xhat, inv_std.reshape(N, C, 1, 1), gamma)
+
+
+def _instance_norm_grads(dout, xhat, inv_std, g):
+    """(dx, sum_hw dout xhat (N, C), sum_hw dout (N, C)) for out = g xhat + b.
+
+    dx = g inv_std (dout - mean(dout) - xhat mean(dout xhat)) per (n, c) plane:
+    the standardization backward with dxhat = g dout, whose plane means are g
+    times those of dout (one pass for each mean, one to form dx)."""
+    N, C, H, W = dout.shape
+    M = H * W
+    d2 = np.ascontiguousarray(dout, dtype=xhat.dtype).reshape(N * C, M)
+    x2 = xhat.reshape(N * C, M)
+    s1 = d2.sum(axis=1)                                      # sum dout
+    s2 = np.einsum("ij,ij->i", d2, x2)                       # sum dout xhat
+    k = (np.asarray(g, dtype=xhat.dtype).reshape(N * C) * inv_std.reshape(N * C))
+    dx = x2 * (-(s2 / M) * k)[:, None]
+    dx += d2 * k[:, None]
+    dx -= ((s1 / M) * k)[:, None]
+    return dx.reshape(N, C, H, W), s2.reshape(N, C), s1.reshape(N, C)
+
+
+def instance_norm_backward(dout, cache):
+    """-> (dx, dgamma, dbeta) for :func:`instance_norm_forward` (gamma (C,))."""
+    xhat, inv_std, gamma = cache
+    N, C = xhat.shape[:2]
+    g = np.broadcast_to(np.asarray(gamma)[None], (N, C))
+    dx, sdx, sd = _instance_norm_grads(dout, xhat, inv_std, g)
+    return dx, sdx.sum(axis=0).astype(gamma.dtype), sd.sum(axis=0).astype(gamma.dtype)
+
+
+def conditional_instance_norm_forward(x, gamma, beta, style_weights, in_param=None):
+    """Conditional instance norm (as :func:`minicnn.transformer_layers.conditional_instance_norm_forward`,
+    same cache): g = w @ gamma, b = w @ beta per image, then the fast instance norm."""
+    from .transformer_layers import style_weight_matrix
+    N, C = x.shape[:2]
+    if np.ndim(gamma) != 2 or np.shape(gamma)[1] != C or np.shape(beta) != np.shape(gamma):
+        raise ValueError(f"gamma and beta must be (S, {C}) tables, got {np.shape(gamma)} and "
+                         f"{np.shape(beta)}")
+    w = style_weight_matrix(style_weights, gamma.shape[0], N).astype(x.dtype, copy=False)
+    out, (xhat, inv_std, _) = instance_norm_forward(x, w @ gamma, w @ beta, in_param)
+    return out, (xhat, inv_std, w, gamma, beta)
+
+
+def conditional_instance_norm_backward(dout, cache):
+    """-> (dx, dgamma, dbeta, dstyle_weights): dg, db per image, then the matmul
+    adjoints dgamma = w^T dg, dbeta = w^T db, dw = dg gamma^T + db beta^T."""
+    xhat, inv_std, w, gamma, beta = cache
+    dx, dg, db = _instance_norm_grads(dout, xhat, inv_std, w @ gamma)
+    return dx, w.T @ dg, w.T @ db, dg @ gamma.T + db @ beta.T

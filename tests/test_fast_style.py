@@ -347,7 +347,7 @@ def test_demo_section_with_stand_in_networks(tmp_path, monkeypatch):
     from minicnn.commands import fast_style as cmd
     from minicnn.report import Report
     rng = np.random.default_rng(0)
-    for name in ("starry_night", "the_scream"):
+    for name in ("starry_night", "the_scream", "composition_vii"):
         TransformerNet.tiny(rng, dtype=np.float32).save(tmp_path / f"{name}.npz")
     cond = TransformerNet.tiny(rng, num_styles=3, dtype=np.float32)
     cond.style_names = ["composition_vii", "the_scream", "starry_night"]

@@ -7,6 +7,7 @@ import zlib
 import numpy as np
 import pytest
 
+from minicnn import fast_layers as fl
 from minicnn import transformer_layers as tl
 from minicnn.gradient_check import assert_gradients_close, eval_numerical_gradient_array
 from minicnn.models.transformer import TransformerNet
@@ -62,6 +63,64 @@ SPECS = {
                    tl.tanh_scale_backward),
 }
 
+#: the fast twins in minicnn.fast_layers (what TransformerNet runs): the same
+#: inputs and numeric gradient checks, and tested equal to the readable layers
+FAST_SPECS = {
+    "fast_reflection_pad_1": (SPECS["reflection_pad_1"][0],
+                              (lambda x: fl.reflection_pad_forward(x, 1)),
+                              fl.reflection_pad_backward),
+    "fast_reflection_pad_3": (SPECS["reflection_pad_3"][0],
+                              (lambda x: fl.reflection_pad_forward(x, 3)),
+                              fl.reflection_pad_backward),
+    "fast_instance_norm": (_in_inputs, fl.instance_norm_forward, fl.instance_norm_backward),
+    "fast_instance_norm_1x1_channel": (SPECS["instance_norm_1x1_channel"][0],
+                                       fl.instance_norm_forward, fl.instance_norm_backward),
+    "fast_conditional_instance_norm": (_cin_inputs, fl.conditional_instance_norm_forward,
+                                       fl.conditional_instance_norm_backward),
+    "fast_upsample_x2": (SPECS["upsample_x2"][0], (lambda x: fl.upsample_nearest_forward(x, 2)),
+                         fl.upsample_nearest_backward),
+    "fast_upsample_x3": (SPECS["upsample_x3"][0], (lambda x: fl.upsample_nearest_forward(x, 3)),
+                         fl.upsample_nearest_backward),
+    "fast_conv_few_outputs_9x9": (SPECS["conv_few_outputs_9x9"][0],
+                                  fl.conv_few_outputs_forward, fl.conv_few_outputs_backward),
+    "fast_conv_few_outputs_3x5": (SPECS["conv_few_outputs_3x5"][0],
+                                  fl.conv_few_outputs_forward, fl.conv_few_outputs_backward),
+}
+SPECS.update(FAST_SPECS)
+
+
+@pytest.mark.parametrize("name", sorted(FAST_SPECS))
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_fast_twins_equal_the_readable_layers(name, dtype):
+    """Forward and every gradient of each fast twin equal the readable layer's
+    (float64 to round-off, float32 kept as float32), on larger, odd-sized inputs too."""
+    make, fast_f, fast_b = FAST_SPECS[name]
+    _, ref_f, ref_b = SPECS[name[len("fast_"):]]
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
+    inputs = {k: (v.astype(dtype) if k != "style_weights" else v)
+              for k, v in make(rng).items()}
+    out, cache = fast_f(*inputs.values())
+    ref, ref_cache = ref_f(*inputs.values())
+    assert out.dtype == dtype and out.shape == ref.shape
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(out, ref, rtol=tol, atol=tol * np.abs(ref).max())
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    got, want = fast_b(dout, cache), ref_b(dout, ref_cache)
+    got = got if isinstance(got, tuple) else (got,)
+    want = want if isinstance(want, tuple) else (want,)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=tol, atol=tol * max(np.abs(w).max(), 1))
+
+
+@pytest.mark.parametrize("shape,pad", [((2, 3, 9, 11), 4), ((1, 2, 5, 5), 4), ((1, 1, 2, 3), 1)])
+def test_fast_reflection_pad_on_thin_images(rng, shape, pad):
+    """The strip-wise fold at its edge cases: pad = size - 1, and 2-pixel images."""
+    x = rng.standard_normal(shape)
+    out, cache = fl.reflection_pad_forward(x, pad)
+    np.testing.assert_array_equal(out, tl.reflection_pad_forward(x, pad)[0])
+    d = rng.standard_normal(out.shape)
+    np.testing.assert_allclose(fl.reflection_pad_backward(d, cache),
+                               tl.reflection_pad_backward(d, cache), rtol=1e-13)
 
 @pytest.mark.parametrize("name", sorted(SPECS))
 def test_layer_gradients(name):

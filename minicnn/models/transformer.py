@@ -222,32 +222,33 @@ class TransformerNet:
     def _unit_forward(self, x, unit, k, stride, w_style, relu):
         """reflect-pad, conv (no bias), (conditional) instance norm, optional ReLU."""
         p = self.params
-        xp, c_pad = tl.reflection_pad_forward(x, k // 2)
+        xp, c_pad = fl.reflection_pad_forward(x, k // 2)
         w = p[unit + "/W"]
         a, c_conv = fl.conv_forward(xp, w, np.zeros(w.shape[0], self.dtype),
                                     {"stride": stride, "pad": 0})
         if w_style is None:
-            h, c_norm = tl.instance_norm_forward(a, p[unit + "/gamma"], p[unit + "/beta"])
+            h, c_norm = fl.instance_norm_forward(a, p[unit + "/gamma"], p[unit + "/beta"])
         else:
-            h, c_norm = tl.conditional_instance_norm_forward(a, p[unit + "/gamma"],
+            h, c_norm = fl.conditional_instance_norm_forward(a, p[unit + "/gamma"],
                                                              p[unit + "/beta"], w_style)
         c_relu = None
         if relu:
             h, c_relu = fl.relu_forward(h)
         return h, (c_pad, c_conv, c_norm, c_relu)
 
-    def _unit_backward(self, dh, unit, cache, grads, param_grads):
+    def _unit_backward(self, dh, unit, cache, grads, param_grads, input_grad=True):
         c_pad, c_conv, c_norm, c_relu = cache
         if c_relu is not None:
             dh = fl.relu_backward(dh, c_relu)
         if len(c_norm) == 5:                      # conditional: (dx, dgamma, dbeta, dw)
-            da, dgamma, dbeta, _ = tl.conditional_instance_norm_backward(dh, c_norm)
+            da, dgamma, dbeta, _ = fl.conditional_instance_norm_backward(dh, c_norm)
         else:
-            da, dgamma, dbeta = tl.instance_norm_backward(dh, c_norm)
-        dxp, dw, _ = fl.conv_backward(da, c_conv, param_grads=param_grads)
+            da, dgamma, dbeta = fl.instance_norm_backward(dh, c_norm)
+        dxp, dw, _ = fl.conv_backward(da, c_conv, param_grads=param_grads,
+                                      input_grad=input_grad)
         if param_grads:
             grads[unit + "/W"], grads[unit + "/gamma"], grads[unit + "/beta"] = dw, dgamma, dbeta
-        return tl.reflection_pad_backward(dxp, c_pad)
+        return None if dxp is None else fl.reflection_pad_backward(dxp, c_pad)
 
     def _check_input(self, x):
         if not isinstance(x, np.ndarray) or not np.issubdtype(x.dtype, np.floating):
@@ -279,13 +280,13 @@ class TransformerNet:
                 h, c_add = tl.residual_add_forward(h, r)
                 c = (c_a, c_b, c_add)
             elif kind == "up":
-                u, c_up = tl.upsample_nearest_forward(h, 2)
+                u, c_up = fl.upsample_nearest_forward(h, 2)
                 h, c_unit = self._unit_forward(u, name, 3, 1, w_style, True)
                 c = (c_up, c_unit)
             else:
-                xp, c_pad = tl.reflection_pad_forward(h, b["k"] // 2)
+                xp, c_pad = fl.reflection_pad_forward(h, b["k"] // 2)
                 # 9x9 C -> 3: tap GEMM + shifted sums, no 81*C-row im2col
-                a, c_conv = tl.conv_few_outputs_forward(xp, self.params["out/W"],
+                a, c_conv = fl.conv_few_outputs_forward(xp, self.params["out/W"],
                                                         self.params["out/b"])
                 h, c_tanh = tl.tanh_scale_forward(a, self.out_scale, self.out_shift)
                 c = (c_pad, c_conv, c_tanh)
@@ -293,11 +294,12 @@ class TransformerNet:
             cache.activations[name] = h
         return h, cache
 
-    def backward(self, dout, cache, param_grads=True):
+    def backward(self, dout, cache, param_grads=True, input_grad=True):
         """dout: (N, 3, H, W) gradient at the output -> (dx, grads).
 
         grads maps every parameter name to its gradient (empty when
-        ``param_grads`` is False).
+        ``param_grads`` is False).  ``input_grad=False`` (training: the input
+        is data) skips the first convolution's input gradient; dx is then None.
         """
         if not isinstance(cache, ForwardCache):
             raise TypeError("cache must be the ForwardCache returned by forward")
@@ -311,7 +313,8 @@ class TransformerNet:
             name, kind = b["name"], b["kind"]
             c = cache.layer_caches[name]
             if kind == "conv":
-                d = self._unit_backward(d, name, c, grads, param_grads)
+                d = self._unit_backward(d, name, c, grads, param_grads,
+                                        input_grad=input_grad or name != self.block_names[0])
             elif kind == "res":
                 c_a, c_b, c_add = c
                 d_skip, d_r = tl.residual_add_backward(d, c_add)
@@ -321,14 +324,14 @@ class TransformerNet:
             elif kind == "up":
                 c_up, c_unit = c
                 d = self._unit_backward(d, name, c_unit, grads, param_grads)
-                d = tl.upsample_nearest_backward(d, c_up)
+                d = fl.upsample_nearest_backward(d, c_up)
             else:
                 c_pad, c_conv, c_tanh = c
                 da = tl.tanh_scale_backward(d, c_tanh)
-                dxp, dw, db = tl.conv_few_outputs_backward(da, c_conv)
+                dxp, dw, db = fl.conv_few_outputs_backward(da, c_conv)
                 if param_grads:
                     grads["out/W"], grads["out/b"] = dw, db
-                d = tl.reflection_pad_backward(dxp, c_pad)
+                d = fl.reflection_pad_backward(dxp, c_pad)
         return d, grads
 
     # ------------------------------------------------------------------ images

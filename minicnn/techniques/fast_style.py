@@ -26,7 +26,6 @@ run ends with exactly the weights of an uninterrupted one.
 import hashlib
 import json
 import os
-import time
 import warnings
 from pathlib import Path
 
@@ -56,7 +55,7 @@ TRANSFORMER_DIR = shipped_weights_dir() / "transformers"
 STYLES = {
     "starry_night": ("starry_night.npz", None),
     "the_scream": ("the_scream.npz", None),
-    "composition_vii": ("three_styles.npz", "composition_vii"),
+    "composition_vii": ("composition_vii.npz", None),
 }
 #: The conditional network (Dumoulin et al. 2017) shipped for blends.
 CONDITIONAL_NETWORK = "three_styles.npz"
@@ -252,7 +251,7 @@ def train_step(net, cnn, x, targets, preset, adam, style=None, content_layer=CON
     """
     y, cache = net.forward(x, style=style)
     losses, dy = perceptual_loss(cnn, y, x, targets, preset, content_layer, style_layers)
-    _, grads = net.backward(dy.astype(net.dtype, copy=False), cache)
+    _, grads = net.backward(dy.astype(net.dtype, copy=False), cache, input_grad=False)
     for k, g in grads.items():
         net.params[k], adam[k] = optim.adam(net.params[k], g, adam.setdefault(k, {}))
     return losses

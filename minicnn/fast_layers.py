@@ -200,7 +200,18 @@ def conv_backward(dout, cache, param_grads=True, input_grad=True):
         strips = any(r1 - r0 < ho for _, _, r0, r1 in tiles)
         # strips of rows read overlapping input rows, so their col2im must add up
         dx = None
-        if input_grad:
+        if input_grad and sh == sw == 1 and F < C and ph < kh and pw < kw:
+            # fewer outputs than inputs: the column gradients (C*KH*KW rows) would
+            # dwarf dout, so take dx as the forward convolution that is its adjoint,
+            #   dx = dout (*) flip(W)^T  with pad (KH-1-ph, KW-1-pw)
+            # (full correlation with the flipped, transposed kernel, cropped by the
+            # pad): an im2col of dout (F*KH*KW rows) and one GEMM, no col2im.
+            wt = np.ascontiguousarray(np.asarray(w, dtype=dt)[:, :, ::-1, ::-1]
+                                      .transpose(1, 0, 2, 3))
+            dx = conv_forward(dc, wt, np.zeros(C, dt),
+                              {"stride": 1, "pad": (kh - 1 - ph, kw - 1 - pw)})[0]
+            input_grad = False                            # done: the loop below skips it
+        elif input_grad:
             dx = np.zeros((N, C, H, W), dtype=dt) if strips else np.empty((N, C, H, W), dt)
         for n0, n1, r0, r1 in tiles:
             nb, P = n1 - n0, (r1 - r0) * wo

@@ -54,6 +54,37 @@ def test_conv_matches_naive(kernel, batch):
     assert checked >= 40
 
 
+@pytest.mark.parametrize("kernel", KERNELS, ids=lambda k: f"{k[0]}x{k[1]}")
+def test_conv_with_fewer_outputs_than_inputs(kernel):
+    """F < C at stride 1 takes dx as the adjoint forward convolution (flipped,
+    transposed kernel, pad k-1-p); other strides and pads >= k keep col2im."""
+    rng = np.random.default_rng(sum(kernel))
+    kh, kw = kernel
+    checked = 0
+    for (H, W), stride, pad in itertools.product(SIZES, STRIDES, PADS):
+        if H + 2 * pair(pad)[0] < kh or W + 2 * pair(pad)[1] < kw:
+            continue
+        x = rng.standard_normal((2, 5, H, W))
+        w = rng.standard_normal((2, 5, kh, kw))
+        _check_conv(x, w, rng.standard_normal(2), {"stride": stride, "pad": pad}, rng)
+        checked += 1
+    assert checked >= 20
+
+
+def test_conv_backward_without_input_gradient():
+    rng = np.random.default_rng(3)
+    x, w, b = rng.standard_normal((2, 3, 8, 9)), rng.standard_normal((4, 3, 3, 3)), np.zeros(4)
+    out, cache = fl.conv_forward(x, w, b, {"stride": 1, "pad": 1})
+    dout = rng.standard_normal(out.shape)
+    dx, dw, db = fl.conv_backward(dout, cache, input_grad=False)
+    _, dw_ref, db_ref = layers.conv_backward(dout, layers.conv_forward(x, w, b, {"stride": 1,
+                                                                                "pad": 1})[1])
+    assert dx is None
+    assert rel_error(dw, dw_ref) < 1e-9 and rel_error(db, db_ref) < 1e-9
+    assert fl.conv_backward(dout, cache, param_grads=False, input_grad=False) == \
+        (None, None, None)
+
+
 def pair(v):
     return (v, v) if isinstance(v, int) else v
 

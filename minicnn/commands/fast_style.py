@@ -56,6 +56,8 @@ def register(sub):
     p.add_argument("--res-blocks", type=int, default=5)
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     p.add_argument("--content-weight", type=float, default=None)
+    p.add_argument("--content-weight-scale", type=float, default=1.0,
+                   help="multiply each style's content weight (1.5: the shipped networks)")
     p.add_argument("--style-weights", type=_floats, default=None,
                    help="4 comma-separated weights for conv1,fire3,fire4,fire5")
     p.add_argument("--tv-weight", type=float, default=None,
@@ -94,6 +96,7 @@ def run_train(args):
         cnn, args.style, args.content, steps=steps, batch_size=args.batch_size,
         crop=args.crop, widths=args.widths, res_blocks=args.res_blocks,
         learning_rate=args.lr, content_weight=args.content_weight,
+        content_weight_scale=args.content_weight_scale,
         style_weights=args.style_weights, tv_weight=args.tv_weight,
         style_size=args.style_size, checkpoint=checkpoint,
         checkpoint_every=args.checkpoint_every, resume=args.resume, out=save,

@@ -33,7 +33,7 @@ def _extensions():
         exts.append(Extension(
             f"minicnn._{pyx.stem}",
             [str(pyx.relative_to(HERE))],
-            include_dirs=[numpy.get_include()],
+            include_dirs=[numpy.get_include(), str(HERE / "kernels")],
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
             extra_compile_args=["-O3"] + openmp,
             extra_link_args=openmp,

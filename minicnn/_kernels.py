@@ -11,6 +11,9 @@ memory layout, dtype preserved; see the docstrings of the NumPy twins below):
     maxpool_forward(x, kh, kw, sh, sw, ph, pw, ho, wo) -> (out, argmax int32)
     maxpool_backward(dout, argmax, h, w) -> dx
     window_ssd(source, template, rows, cols, weights, out) -> None  (Efros-Leung search)
+    instance_norm_rows(x, gamma, beta, eps, relu) -> (out, mu, inv_std)
+        x: (P, M) rows (the (n, c) planes); out = gamma (x - mu) inv_std + beta, ReLU'd
+    instance_norm_rows_backward(dout, x, mu, inv_std, gamma, beta, relu) -> (dx, s1, s2)
 
 Selection, read once at import:
 
@@ -38,13 +41,16 @@ import numpy as np
 __all__ = ["BACKEND", "KERNEL_SOURCES", "KERNEL_NAMES", "describe", "get_kernels",
            "set_num_threads", "get_num_threads", "tune_malloc",
            "im2col", "col2im", "maxpool_forward", "maxpool_backward", "numpy", "cython",
-           "window_ssd_numpy", "fill_pass_numpy"]
+           "window_ssd_numpy", "fill_pass_numpy", "instance_norm_rows",
+           "instance_norm_rows_backward"]
 
-KERNEL_NAMES = ("im2col", "col2im", "maxpool_forward", "maxpool_backward", "window_ssd")
+KERNEL_NAMES = ("im2col", "col2im", "maxpool_forward", "maxpool_backward", "window_ssd",
+                "instance_norm_rows", "instance_norm_rows_backward")
 #: compiled module (under the ``minicnn`` package) -> kernels it provides
 _MODULES = {"_im2col": ("im2col", "col2im"),
             "_maxpool": ("maxpool_forward", "maxpool_backward"),
-            "_texture": ("window_ssd",)}
+            "_texture": ("window_ssd",),
+            "_norm": ("instance_norm_rows", "instance_norm_rows_backward")}
 
 
 def _flag(name):
@@ -292,10 +298,54 @@ def fill_pass_numpy(source, canvas, filled, where, pix, u, gauss, window, err_th
     return n_new
 
 
+def instance_norm_rows_numpy(x, gamma, beta, eps, relu):
+    """NumPy twin of ``minicnn._norm.instance_norm_rows``: per row p of x (P, M),
+
+        mu = mean(x), inv_std = 1 / sqrt(var + eps), out = gamma (x - mu) inv_std + beta,
+
+    then max(out, 0) when ``relu``.  Returns (out (P, M) in x's dtype, mu, inv_std
+    (P,) float64).  The statistics are computed in float64."""
+    x = _as_float(x, "x")
+    if x.ndim != 2 or x.shape[1] == 0:
+        raise ValueError(f"x must be (P, M) rows with M >= 1, got shape {x.shape}")
+    x64 = x.astype(np.float64)
+    mu = x64.mean(axis=1)
+    xc = x64 - mu[:, None]
+    inv = 1.0 / np.sqrt(np.einsum("ij,ij->i", xc, xc) / x.shape[1] + eps)
+    g = np.asarray(gamma, dtype=np.float64).reshape(-1) * inv
+    out = xc * g[:, None] + np.asarray(beta, dtype=np.float64).reshape(-1)[:, None]
+    if relu:
+        np.maximum(out, 0, out=out)
+    return out.astype(x.dtype), mu, inv
+
+
+def instance_norm_rows_backward_numpy(dout, x, mu, inv_std, gamma, beta, relu):
+    """NumPy twin of ``minicnn._norm.instance_norm_rows_backward``: with xhat
+    recomputed from (x, mu, inv_std), d = dout [gamma xhat + beta > 0] (relu) or
+    dout, s1 = sum d, s2 = sum d xhat per row and
+
+        dx = gamma inv_std (d - s1 / M - xhat s2 / M)
+
+    (the standardization backward: the two means are the adjoints of centring and
+    of dividing by the standard deviation).  Returns (dx, s1, s2)."""
+    x = _as_float(x, "x")
+    M = x.shape[1]
+    xh = (x.astype(np.float64) - np.asarray(mu)[:, None]) * np.asarray(inv_std)[:, None]
+    g = np.asarray(gamma, dtype=np.float64).reshape(-1)
+    d = np.asarray(dout, dtype=np.float64)
+    if relu:
+        d = d * (xh * g[:, None] + np.asarray(beta, dtype=np.float64).reshape(-1)[:, None] > 0)
+    s1 = d.sum(axis=1)
+    s2 = np.einsum("ij,ij->i", d, xh)
+    dx = (g * inv_std)[:, None] * (d - (s1 / M)[:, None] - xh * (s2 / M)[:, None])
+    return dx.astype(x.dtype), s1, s2
+
+
 numpy = types.SimpleNamespace(
     name="numpy", im2col=im2col_numpy, col2im=col2im_numpy,
     maxpool_forward=maxpool_forward_numpy, maxpool_backward=maxpool_backward_numpy,
-    window_ssd=window_ssd_numpy)
+    window_ssd=window_ssd_numpy, instance_norm_rows=instance_norm_rows_numpy,
+    instance_norm_rows_backward=instance_norm_rows_backward_numpy)
 
 
 # =========================================================================== compiled kernels
@@ -404,7 +454,8 @@ else:
 
 
 def get_kernels(name=None):
-    """The kernels of one implementation as a namespace with the four functions.
+    """The kernels of one implementation as a namespace with the functions of
+    :data:`KERNEL_NAMES`.
 
     name: "numpy", "cython" (raises ImportError if not built or disabled by
     MINICNN_PURE_NUMPY) or None for the active selection.

@@ -468,75 +468,102 @@ def upsample_nearest_backward(dout, cache):
     return dx
 
 
-def instance_norm_forward(x, gamma, beta, in_param=None):
-    """Instance normalization (as :func:`minicnn.transformer_layers.instance_norm_forward`,
-    same cache ``(xhat, inv_std, gamma)``) with fewer passes over memory: the
-    variance is a row-wise dot product of the centred planes (no squared temporary)
-    and xhat is scaled in place.  gamma, beta: (C,), or (N, C) per image (the
-    conditional network's blended rows)."""
+def _norm_forward(x, g_rows, b_rows, in_param, relu):
+    """Instance norm (+ ReLU) of x (N, C, H, W) with per-image gamma and beta rows
+    (N*C,) on the ``instance_norm_rows`` kernel -> (out, cache).  The cache keeps x
+    (the convolution output, kept anyway) and the plane statistics, not xhat."""
+    if x.ndim != 4:
+        raise ValueError(f"x must be (N, C, H, W), got shape {x.shape}")
     N, C, H, W = x.shape
     eps = float((in_param or {}).get("eps", 1e-5))
-    M = H * W
-    xhat = np.array(x, dtype=_compute_dtype(x), copy=True).reshape(N * C, M)
-    mu = xhat.mean(axis=1)
-    xhat -= mu[:, None]
-    var = np.einsum("ij,ij->i", xhat, xhat) / M
-    inv_std = (1.0 / np.sqrt(var + eps)).astype(xhat.dtype)
-    xhat *= inv_std[:, None]
-    xhat = xhat.reshape(N, C, H, W)
-    g = np.broadcast_to(np.asarray(gamma, dtype=xhat.dtype), (N, C)) if np.ndim(gamma) == 2 \
-        else np.broadcast_to(np.asarray(gamma, dtype=xhat.dtype)[None], (N, C))
-    b = np.broadcast_to(np.asarray(beta, dtype=xhat.dtype), (N, C)) if np.ndim(beta) == 2 \
-        else np.broadcast_to(np.asarray(beta, dtype=xhat.dtype)[None], (N, C))
-    out = xhat * g[:, :, None, None]
-    out += b[:, :, None, None]
-    return out, (xhat, inv_std.reshape(N, C, 1, 1), gamma)
+    xc = np.ascontiguousarray(x, dtype=_compute_dtype(x))
+    out, mu, inv = _kernels.instance_norm_rows(xc.reshape(N * C, H * W), g_rows, b_rows,
+                                               eps, relu)
+    if out.dtype != x.dtype:
+        out = out.astype(x.dtype)
+    return out.reshape(N, C, H, W), (xc, mu, inv, g_rows, b_rows, relu)
 
 
-def _instance_norm_grads(dout, xhat, inv_std, g):
-    """(dx, sum_hw dout xhat (N, C), sum_hw dout (N, C)) for out = g xhat + b.
-
-    dx = g inv_std (dout - mean(dout) - xhat mean(dout xhat)) per (n, c) plane:
-    the standardization backward with dxhat = g dout, whose plane means are g
-    times those of dout (one pass for each mean, one to form dx)."""
-    N, C, H, W = dout.shape
-    M = H * W
-    d2 = np.ascontiguousarray(dout, dtype=xhat.dtype).reshape(N * C, M)
-    x2 = xhat.reshape(N * C, M)
-    s1 = d2.sum(axis=1)                                      # sum dout
-    s2 = np.einsum("ij,ij->i", d2, x2)                       # sum dout xhat
-    k = (np.asarray(g, dtype=xhat.dtype).reshape(N * C) * inv_std.reshape(N * C))
-    dx = x2 * (-(s2 / M) * k)[:, None]
-    dx += d2 * k[:, None]
-    dx -= ((s1 / M) * k)[:, None]
+def _norm_backward(dout, cache):
+    """-> (dx, sum_hw d xhat (N, C), sum_hw d (N, C)), d = dout masked by the ReLU."""
+    xc, mu, inv, g_rows, b_rows, relu = cache
+    N, C, H, W = xc.shape
+    if dout.shape != xc.shape:
+        raise ValueError(f"dout has shape {dout.shape}, expected {xc.shape}")
+    dx, s1, s2 = _kernels.instance_norm_rows_backward(
+        np.ascontiguousarray(dout, dtype=xc.dtype).reshape(N * C, H * W),
+        xc.reshape(N * C, H * W), mu, inv, g_rows, b_rows, relu)
     return dx.reshape(N, C, H, W), s2.reshape(N, C), s1.reshape(N, C)
 
 
+def _in_rows(x, gamma, beta):
+    N, C = x.shape[:2]
+    if np.shape(gamma) != (C,) or np.shape(beta) != (C,):
+        raise ValueError(f"gamma and beta must have shape ({C},), got {np.shape(gamma)} "
+                         f"and {np.shape(beta)}")
+    g = np.broadcast_to(np.asarray(gamma, dtype=np.float64), (N, C)).reshape(-1)
+    b = np.broadcast_to(np.asarray(beta, dtype=np.float64), (N, C)).reshape(-1)
+    return g, b
+
+
+def instance_norm_forward(x, gamma, beta, in_param=None):
+    """Instance normalization (as :func:`minicnn.transformer_layers.instance_norm_forward`)
+    on the ``instance_norm_rows`` kernel: one pass for each plane's statistics, one
+    to write ``out = gamma (x - mu) / sigma + beta``; planes spread over threads.
+    cache: (kernel cache, gamma)."""
+    out, c = _norm_forward(x, *_in_rows(x, gamma, beta), in_param, False)
+    return out, (c, gamma)
+
+
 def instance_norm_backward(dout, cache):
-    """-> (dx, dgamma, dbeta) for :func:`instance_norm_forward` (gamma (C,))."""
-    xhat, inv_std, gamma = cache
-    N, C = xhat.shape[:2]
-    g = np.broadcast_to(np.asarray(gamma)[None], (N, C))
-    dx, sdx, sd = _instance_norm_grads(dout, xhat, inv_std, g)
-    return dx, sdx.sum(axis=0).astype(gamma.dtype), sd.sum(axis=0).astype(gamma.dtype)
+    """-> (dx, dgamma, dbeta): dgamma = sum dout xhat, dbeta = sum dout, and the
+    standardization backward, fused in the kernel (two passes per plane)."""
+    c, gamma = cache
+    dx, dg, db = _norm_backward(dout, c)
+    dt = np.asarray(gamma).dtype
+    return dx, dg.sum(axis=0).astype(dt), db.sum(axis=0).astype(dt)
 
 
-def conditional_instance_norm_forward(x, gamma, beta, style_weights, in_param=None):
-    """Conditional instance norm (as :func:`minicnn.transformer_layers.conditional_instance_norm_forward`,
-    same cache): g = w @ gamma, b = w @ beta per image, then the fast instance norm."""
+def instance_norm_relu_forward(x, gamma, beta, in_param=None):
+    """Fused instance norm + ReLU, ``max(instance_norm(x), 0)``, in one kernel pass
+    (equal to :func:`instance_norm_forward` then :func:`relu_forward`)."""
+    out, c = _norm_forward(x, *_in_rows(x, gamma, beta), in_param, True)
+    return out, (c, gamma)
+
+
+def instance_norm_relu_backward(dout, cache):
+    """-> (dx, dgamma, dbeta): dout masked by the ReLU ([gamma xhat + beta > 0],
+    recomputed in the kernel), then the instance norm backward."""
+    return instance_norm_backward(dout, cache)
+
+
+def _cin_rows(x, gamma, beta, style_weights):
     from .transformer_layers import style_weight_matrix
     N, C = x.shape[:2]
     if np.ndim(gamma) != 2 or np.shape(gamma)[1] != C or np.shape(beta) != np.shape(gamma):
         raise ValueError(f"gamma and beta must be (S, {C}) tables, got {np.shape(gamma)} and "
                          f"{np.shape(beta)}")
-    w = style_weight_matrix(style_weights, gamma.shape[0], N).astype(x.dtype, copy=False)
-    out, (xhat, inv_std, _) = instance_norm_forward(x, w @ gamma, w @ beta, in_param)
-    return out, (xhat, inv_std, w, gamma, beta)
+    w = style_weight_matrix(style_weights, gamma.shape[0], N)
+    return (w, (w @ np.asarray(gamma, np.float64)).reshape(-1),
+            (w @ np.asarray(beta, np.float64)).reshape(-1))
+
+
+def conditional_instance_norm_forward(x, gamma, beta, style_weights, in_param=None,
+                                      relu=False):
+    """Conditional instance norm (as
+    :func:`minicnn.transformer_layers.conditional_instance_norm_forward`): per-image
+    rows g = w @ gamma, b = w @ beta, then the instance norm kernel (``relu=True``
+    fuses a ReLU as :func:`instance_norm_relu_forward`)."""
+    w, g, b = _cin_rows(x, gamma, beta, style_weights)
+    out, c = _norm_forward(x, g, b, in_param, bool(relu))
+    return out, (c, w, gamma, beta)
 
 
 def conditional_instance_norm_backward(dout, cache):
-    """-> (dx, dgamma, dbeta, dstyle_weights): dg, db per image, then the matmul
-    adjoints dgamma = w^T dg, dbeta = w^T db, dw = dg gamma^T + db beta^T."""
-    xhat, inv_std, w, gamma, beta = cache
-    dx, dg, db = _instance_norm_grads(dout, xhat, inv_std, w @ gamma)
-    return dx, w.T @ dg, w.T @ db, dg @ gamma.T + db @ beta.T
+    """-> (dx, dgamma, dbeta, dstyle_weights): dg, db per image from the kernel, then
+    the matmul adjoints dgamma = w^T dg, dbeta = w^T db, dw = dg gamma^T + db beta^T."""
+    c, w, gamma, beta = cache
+    dx, dg, db = _norm_backward(dout, c)
+    dt = np.asarray(gamma).dtype
+    return (dx, (w.T @ dg).astype(dt), (w.T @ db).astype(dt),
+            dg @ np.asarray(gamma, np.float64).T + db @ np.asarray(beta, np.float64).T)

@@ -284,6 +284,64 @@ def test_cython_parallel_paths_match_twin(threads):
                 mod._set_min_work(knob, default)
 
 
+# ----------------------------------------------------------------- instance norm
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("relu", [False, True])
+def test_instance_norm_rows_match_definition(impl, dtype, relu):
+    """out = gamma (x - mu) / sqrt(var + eps) + beta (ReLU'd), and the backward equals
+    the readable layers' composition (transformer_layers + layers.relu)."""
+    from minicnn import layers
+    from minicnn import transformer_layers as tl
+    K = kernels(impl)
+    rng = np.random.default_rng(int(relu) + 2 * (dtype == np.float32))
+    x = (rng.standard_normal((2, 3, 5, 7)) * 3 + 10).astype(dtype)   # mean >> std: the shift
+    gamma, beta = 0.5 + rng.random(3), rng.standard_normal(3)
+    ref, ref_cache = tl.instance_norm_forward(x.astype(np.float64), gamma, beta)
+    if relu:
+        ref, relu_cache = layers.relu_forward(ref)
+    g, b = np.tile(gamma, 2), np.tile(beta, 2)
+    out, mu, inv = K.instance_norm_rows(x.reshape(6, 35), g, b, 1e-5, relu)
+    tol = 1e-12 if dtype == np.float64 else 2e-5
+    assert out.dtype == dtype
+    np.testing.assert_allclose(out.reshape(x.shape), ref, rtol=tol, atol=tol)
+    dout = rng.standard_normal(x.shape)
+    d = layers.relu_backward(dout, relu_cache) if relu else dout
+    dx_ref, dg_ref, db_ref = tl.instance_norm_backward(d, ref_cache)
+    dx, s1, s2 = K.instance_norm_rows_backward(dout.reshape(6, 35).astype(dtype),
+                                               x.reshape(6, 35), mu, inv, g, b, relu)
+    assert dx.dtype == dtype
+    np.testing.assert_allclose(dx.reshape(x.shape), dx_ref, rtol=50 * tol, atol=50 * tol)
+    np.testing.assert_allclose(s2.reshape(2, 3).sum(0), dg_ref, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(s1.reshape(2, 3).sum(0), db_ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_instance_norm_parallel_rows_match_twin(threads):
+    kernels("cython")
+    import importlib
+    mod = importlib.import_module("minicnn._norm")
+    twin, cy = both()
+    rng = np.random.default_rng(threads)
+    try:
+        mod.set_num_threads(threads)
+        mod._set_min_work("NORM_MIN_WORK", 0)
+        for dtype, tol in ((np.float32, 1e-5), (np.float64, 1e-12)):
+            x = rng.standard_normal((7, 40)).astype(dtype)
+            g, b = rng.random(7) + 0.5, rng.standard_normal(7)
+            got, want = cy.instance_norm_rows(x, g, b, 1e-5, True), \
+                twin.instance_norm_rows(x, g, b, 1e-5, True)
+            for a, c in zip(got, want):
+                np.testing.assert_allclose(a, c, rtol=tol, atol=tol)
+            d = rng.standard_normal(x.shape).astype(dtype)
+            for a, c in zip(cy.instance_norm_rows_backward(d, x, *got[1:], g, b, True),
+                            twin.instance_norm_rows_backward(d, x, *want[1:], g, b, True)):
+                np.testing.assert_allclose(a, c, rtol=tol, atol=tol)
+    finally:
+        mod.set_num_threads(0)
+        mod._set_min_work("NORM_MIN_WORK", mod._DEFAULT_MIN_WORK[0])
+
+
 # ----------------------------------------------------------------- backend selection
 def _run(*code, **env):
     full_env = {k: v for k, v in os.environ.items()

@@ -238,12 +238,11 @@ def _relu_margin(net, cache):
         units = {"res": [(f"{name}/a", c[0])], "up": [(name, c[1])]}.get(
             name.rstrip("0123456789"), [(name, c)] if name.startswith("conv") else [])
         for unit, (_, _, c_norm, _) in units:
-            xhat, w = c_norm[0], cache.style_weights
-            gamma, beta = net.params[unit + "/gamma"], net.params[unit + "/beta"]
-            if w is not None:
-                gamma, beta = w @ gamma, w @ beta
-            pre = gamma.reshape(xhat.shape[0] if w is not None else 1, -1, 1, 1) * xhat \
-                + beta.reshape(xhat.shape[0] if w is not None else 1, -1, 1, 1)
+            # the fused norm's kernel cache: conv output x, plane mean and 1/sigma,
+            # the gamma and beta rows of every (n, c) plane
+            x, mu, inv, g, b, _ = c_norm[0]
+            rows = x.reshape(len(mu), -1)
+            pre = ((rows - mu[:, None]) * inv[:, None]) * g[:, None] + b[:, None]
             margins.append(np.abs(pre).min())
     return min(margins)
 

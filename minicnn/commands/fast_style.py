@@ -144,7 +144,7 @@ def demo_section(cnn, report, args):
     from ..data import load_image
     from ..plotting import panel_row
     from ..techniques.fast_style import CONDITIONAL_NETWORK, STYLES, TRANSFORMER_DIR, \
-        stylize
+        style_image_path, stylization_losses, stylize
     from ..models.transformer import TransformerNet
     report.section("Fast style transfer", "Johnson et al. (2016): a feed-forward transformer "
                    "network trained with SqueezeNet's perceptual losses stylizes a photo in "
@@ -155,22 +155,38 @@ def demo_section(cnn, report, args):
                     "section skipped (reinstall minicnn).")
         return
     quick = getattr(args, "quick", False)
-    size = 160 if quick else 320
-    photo = pick_image("tubingen", "chelsea")
+    size = 160 if quick else 288
+    photo = pick_image("chelsea", "tubingen")
     img = load_image(photo, size=size)
-    report.image("fast_style_content", img, caption=f"the content photo ({photo.stem})")
+    img = img[:img.shape[0] // 4 * 4, :img.shape[1] // 4 * 4]     # the network's grid
+    report.image("fast_style_content", img, caption=f"the content photo ({photo.stem}); "
+                 "the networks never saw it in training")
     rows = []
     for name in STYLES:
         t = time.perf_counter()
         out = stylize(img, name)
         dt = time.perf_counter() - t
-        rows.append((name, f"{dt:.2f} s"))
-        report.image(f"fast_style_{name}", out,
-                     caption=f"{photo.stem} stylized as {name.replace('_', ' ')} by its "
-                             f"network in one forward pass ({dt:.2f} s)")
-    report.table(rows, header=["style", "stylize time"])
+        losses = stylization_losses(cnn, img, out, name) if cnn is not None else None
+        own = stylization_losses(cnn, img, img, name) if cnn is not None else None
+        rows.append((name, f"{dt:.2f} s") + ((f"{1 - losses['style'] / own['style']:.0%}",
+                                               f"{losses['saturated']:.2%}")
+                                              if losses else ()))
+        painting = load_image(style_image_path(name))
+        painting = np.asarray(Image.fromarray(painting).resize(         # same height
+            (max(1, round(painting.shape[1] * img.shape[0] / painting.shape[0])), img.shape[0]),
+            Image.BICUBIC))
+        report.image(f"fast_style_{name}",
+                     panel_row([painting, out], labels=[name.replace("_", " "),
+                                                        f"stylized in {dt:.2f} s"], gap=6),
+                     caption=f"{name.replace('_', ' ')} (left) and {photo.stem} stylized by "
+                             f"its network in one forward pass (right)")
+    header = ["style", "stylize time"] + (["style loss below the photo's",
+                                           "new pure black/white pixels"]
+                                          if cnn is not None else [])
+    report.table(rows, header=header)
     net = TransformerNet.load(TRANSFORMER_DIR / CONDITIONAL_NETWORK)
-    a, b = net.style_names[:2]
+    a, b = ("starry_night", "the_scream") if {"starry_night", "the_scream"} <= \
+        set(net.style_names) else net.style_names[:2]
     weights = np.linspace(0, 1, 3 if quick else 5)
     strip = [stylize(img, network=net, blend={a: 1 - t, b: t}) for t in weights]
     width = min(200, strip[0].shape[1])                 # five frames fit the page

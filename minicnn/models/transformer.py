@@ -226,22 +226,21 @@ class TransformerNet:
         w = p[unit + "/W"]
         a, c_conv = fl.conv_forward(xp, w, np.zeros(w.shape[0], self.dtype),
                                     {"stride": stride, "pad": 0})
+        # instance norm and the ReLU after it: one fused kernel pass
         if w_style is None:
-            h, c_norm = fl.instance_norm_forward(a, p[unit + "/gamma"], p[unit + "/beta"])
+            norm = fl.instance_norm_relu_forward if relu else fl.instance_norm_forward
+            h, c_norm = norm(a, p[unit + "/gamma"], p[unit + "/beta"])
         else:
-            h, c_norm = fl.conditional_instance_norm_forward(a, p[unit + "/gamma"],
-                                                             p[unit + "/beta"], w_style)
-        c_relu = None
-        if relu:
-            h, c_relu = fl.relu_forward(h)
-        return h, (c_pad, c_conv, c_norm, c_relu)
+            h, c_norm = fl.conditional_instance_norm_forward(
+                a, p[unit + "/gamma"], p[unit + "/beta"], w_style, relu=relu)
+        return h, (c_pad, c_conv, c_norm, relu)
 
     def _unit_backward(self, dh, unit, cache, grads, param_grads, input_grad=True):
-        c_pad, c_conv, c_norm, c_relu = cache
-        if c_relu is not None:
-            dh = fl.relu_backward(dh, c_relu)
-        if len(c_norm) == 5:                      # conditional: (dx, dgamma, dbeta, dw)
+        c_pad, c_conv, c_norm, relu = cache
+        if len(c_norm) == 4:                      # conditional: (dx, dgamma, dbeta, dw)
             da, dgamma, dbeta, _ = fl.conditional_instance_norm_backward(dh, c_norm)
+        elif relu:                                # ReLU mask, then the norm (fused)
+            da, dgamma, dbeta = fl.instance_norm_relu_backward(dh, c_norm)
         else:
             da, dgamma, dbeta = fl.instance_norm_backward(dh, c_norm)
         dxp, dw, _ = fl.conv_backward(da, c_conv, param_grads=param_grads,

@@ -25,7 +25,7 @@ import numpy as np
 cimport cython
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 
 cdef extern from "omp.h" nogil:
     int omp_get_max_threads()
@@ -126,9 +126,9 @@ cdef void _im2col_impl(const floating[:, :, :, ::1] x, floating[:, :, ::1] cols,
             src = &x[n, c, y, 0]
             for j in range(j_lo):
                 dst[j] = 0
-            if sw == 1:
-                for j in range(j_lo, j_hi):
-                    dst[j] = src[j + off]
+            if sw == 1:                    # a contiguous run: one memcpy
+                if j_hi > j_lo:
+                    memcpy(dst + j_lo, src + j_lo + off, (j_hi - j_lo) * sizeof(floating))
             elif sw == 2:
                 for j in range(j_lo, j_hi):
                     dst[j] = src[2 * j + off]

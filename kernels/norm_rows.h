@@ -12,7 +12,8 @@
 
 /* Compiled for AVX-512, AVX2+FMA and baseline x86-64, picked at load time (GCC's
  * function multiversioning): a portable build still runs the wide vectors. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11 && defined(__x86_64__) \
+    && defined(__linux__) && defined(__GLIBC__)   /* ifunc dispatch: GCC 11+, glibc */
 #define MINICNN_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define MINICNN_CLONES

@@ -40,7 +40,8 @@ def register(sub):
                    help="style name(s) (starry_night, the_scream, composition_vii) or "
                         "image path(s); several train one conditional network")
     p.add_argument("--content", default=None,
-                   help="folder of training photos (default: <data>/imagenet_sample)")
+                   help="folder of training photos (default: the ImageNet sample without "
+                        "the 10 photos held out for evaluation)")
     p.add_argument("--save", default=None,
                    help="network file to write (default: OUT/transformer_<styles>.npz)")
     p.add_argument("--checkpoint", default=None,

@@ -369,6 +369,26 @@ def test_demo_section_with_stand_in_networks(tmp_path, monkeypatch):
     assert (tmp_path / "report" / "fast_style_composition_vii.png").is_file()
 
 
+def test_stylize_cli_writes_the_photo_beside_the_painting(tmp_path, monkeypatch):
+    """`stylize` also writes <photo>_<style>_compare.png: photo, painting, result at one
+    height (stand-in network in place of the shipped one); --no-compare skips it."""
+    from minicnn.cli import main
+    TransformerNet.tiny(np.random.default_rng(0), dtype=np.float32).save(
+        tmp_path / "the_scream.npz")
+    monkeypatch.setattr(fs, "TRANSFORMER_DIR", tmp_path)
+    img = np.random.default_rng(1).integers(0, 256, (30, 41, 3), dtype=np.uint8)
+    save_image(tmp_path / "in.png", img)
+    assert main(["stylize", str(tmp_path / "in.png"), "--style", "the_scream",
+                 "--out", str(tmp_path / "o")]) == 0
+    out = load_image(tmp_path / "o" / "in_the_scream.png")
+    panel = load_image(tmp_path / "o" / "in_the_scream_compare.png")
+    assert out.shape == (28, 40, 3)
+    assert panel.shape[1] > 2 * out.shape[1] and panel.shape[0] > out.shape[0]
+    assert main(["stylize", str(tmp_path / "in.png"), "--style", "the_scream", "--no-compare",
+                 "--out", str(tmp_path / "p")]) == 0
+    assert not (tmp_path / "p" / "in_the_scream_compare.png").exists()
+
+
 # --------------------------------------------------------------------------- nothing lost
 def test_fresh_run_refuses_to_replace_an_existing_checkpoint(photos, tmp_path):
     """Issue 10, item 1: a run without resume over an existing checkpoint (or network

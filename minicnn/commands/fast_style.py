@@ -78,6 +78,9 @@ def register(sub):
                         "starry_night=0.5,the_scream=0.5")
     p.add_argument("--size", type=positive_int, default=None,
                    help="resize the short side first (default: keep)")
+    p.add_argument("--no-compare", action="store_true",
+                   help="do not write the <name>_<style>_compare.png panel (photo, "
+                        "painting(s), result)")
     add_common(p, out=True)
     p.set_defaults(func=run_stylize)
 
@@ -113,6 +116,30 @@ def run_train(args):
     return 0
 
 
+def _paintings(names):
+    """The shipped paintings among ``names`` (uint8 images, in order)."""
+    from ..data import available_images, load_image
+    styles = available_images("styles")
+    return [(n, load_image(styles[styles.names.index(n)])) for n in names
+            if n in styles.names]
+
+
+def compare_panel(content, out, paintings):
+    """The photo, the painting(s) and the result side by side at the result's height."""
+    import numpy as np
+    from PIL import Image
+
+    from ..plotting import panel_row
+    h = out.shape[0]
+
+    def at_height(img):
+        w = max(1, round(img.shape[1] * h / img.shape[0]))
+        return np.asarray(Image.fromarray(img).resize((w, h), Image.BICUBIC))
+    panels = [at_height(content)] + [at_height(p) for _, p in paintings] + [out]
+    labels = ["photo"] + [n.replace("_", " ") for n, _ in paintings] + ["stylized"]
+    return panel_row(panels, labels=labels, gap=6)
+
+
 def run_stylize(args):
     from ..data import available_images, save_image
     from ..techniques.fast_style import load_transformer, stylize
@@ -120,9 +147,13 @@ def run_stylize(args):
     if args.blend is not None:
         network = None
         tag = "+".join(f"{k}{v:g}" for k, v in args.blend.items())
+        painted = [k for k, v in args.blend.items() if v > 0]
     else:
         network, index = load_transformer(args.style)
         tag = Path(args.style).stem
+        painted = [network.style_names[index]] if index is not None else \
+            [args.style] if not str(args.style).endswith(".npz") else network.style_names
+    paintings = [] if args.no_compare else _paintings(painted)
     for path in args.images or [str(available_images("content")[0])]:
         img = load_input(path)
         t = time.perf_counter()
@@ -131,8 +162,16 @@ def run_stylize(args):
         else:
             style = None if index is None else network.style_names[index]
             out = stylize(img, style, size=args.size, network=network)
+        dt = time.perf_counter() - t
         dest = save_image(Path(args.out) / f"{Path(path).stem}_{tag}.png", out)
-        print(f"{dest}  ({out.shape[1]}x{out.shape[0]}, {time.perf_counter() - t:.2f} s)")
+        print(f"{dest}  ({out.shape[1]}x{out.shape[0]}, {dt:.2f} s)")
+        if not args.no_compare:
+            from ..data import resize_short_side
+            src = resize_short_side(img, args.size) if args.size else img
+            h, w = out.shape[:2]
+            top, left = (src.shape[0] - h) // 2, (src.shape[1] - w) // 2
+            panel = compare_panel(src[top:top + h, left:left + w], out, paintings)
+            print(save_image(Path(args.out) / f"{Path(path).stem}_{tag}_compare.png", panel))
     print(f"total {time.perf_counter() - t0:.2f} s")
     return 0
 

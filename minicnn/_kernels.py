@@ -14,6 +14,7 @@ memory layout, dtype preserved; see the docstrings of the NumPy twins below):
     instance_norm_rows(x, gamma, beta, eps, relu) -> (out, mu, inv_std)
         x: (P, M) rows (the (n, c) planes); out = gamma (x - mu) inv_std + beta, ReLU'd
     instance_norm_rows_backward(dout, x, mu, inv_std, gamma, beta, relu) -> (dx, s1, s2)
+    reflect_pad(x, p) -> (N, C, H+2p, W+2p);  reflect_pad_adjoint(d, p) -> (N, C, H, W)
 
 Selection, read once at import:
 
@@ -42,15 +43,17 @@ __all__ = ["BACKEND", "KERNEL_SOURCES", "KERNEL_NAMES", "describe", "get_kernels
            "set_num_threads", "get_num_threads", "tune_malloc",
            "im2col", "col2im", "maxpool_forward", "maxpool_backward", "numpy", "cython",
            "window_ssd_numpy", "fill_pass_numpy", "instance_norm_rows",
-           "instance_norm_rows_backward"]
+           "instance_norm_rows_backward", "reflect_pad", "reflect_pad_adjoint"]
 
 KERNEL_NAMES = ("im2col", "col2im", "maxpool_forward", "maxpool_backward", "window_ssd",
-                "instance_norm_rows", "instance_norm_rows_backward")
+                "instance_norm_rows", "instance_norm_rows_backward", "reflect_pad",
+                "reflect_pad_adjoint")
 #: compiled module (under the ``minicnn`` package) -> kernels it provides
 _MODULES = {"_im2col": ("im2col", "col2im"),
             "_maxpool": ("maxpool_forward", "maxpool_backward"),
             "_texture": ("window_ssd",),
-            "_norm": ("instance_norm_rows", "instance_norm_rows_backward")}
+            "_norm": ("instance_norm_rows", "instance_norm_rows_backward"),
+            "_pad": ("reflect_pad", "reflect_pad_adjoint")}
 
 
 def _flag(name):
@@ -341,11 +344,59 @@ def instance_norm_rows_backward_numpy(dout, x, mu, inv_std, gamma, beta, relu):
     return dx.astype(x.dtype), s1, s2
 
 
+def _check_reflect(shape, p):
+    if len(shape) != 4:
+        raise ValueError(f"expected (N, C, H, W), got shape {shape}")
+    if p < 0 or p >= shape[2] or p >= shape[3]:
+        raise ValueError(f"reflection pad {p} needs 0 <= pad < spatial size {shape[2:]}")
+
+
+def reflect_pad_numpy(x, p):
+    """NumPy twin of ``minicnn._pad.reflect_pad``: ``np.pad(mode="reflect")`` of the
+    last two axes by ``p`` (the edge pixel is not repeated)."""
+    x = _as_float(x, "x")
+    p = int(p)
+    _check_reflect(x.shape, p)
+    return np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)), mode="reflect")
+
+
+def reflect_pad_adjoint_numpy(d, p):
+    """NumPy twin of ``minicnn._pad.reflect_pad_adjoint``: crop the centre and add
+    every padded row and column back onto the pixel it copied (corners fold both
+    ways): one copy of the centre and adds of the thin border strips."""
+    d = _as_float(d, "d")
+    p = int(p)
+    N, C, Hp, Wp = d.shape
+    H, W = Hp - 2 * p, Wp - 2 * p
+    _check_reflect((N, C, H, W), p)
+    dx = d[:, :, p:p + H, p:p + W].copy()
+    if not p:
+        return dx
+    cols = ((slice(p, p + W), slice(0, W)),                       # centre columns
+            (slice(0, p), slice(1, p + 1)),                       # left pad -> x cols 1..p
+            (slice(p + W, 2 * p + W), slice(W - 1 - p, W - 1)))   # right pad
+    rows = ((slice(p, p + H), slice(0, H)),
+            (slice(0, p), slice(1, p + 1)),
+            (slice(p + H, 2 * p + H), slice(H - 1 - p, H - 1)))
+    for i, (r_pad, r_x) in enumerate(rows):
+        for j, (c_pad, c_x) in enumerate(cols):
+            if i == j == 0:
+                continue                                          # the centre, copied above
+            strip = d[:, :, r_pad, c_pad]
+            if i:
+                strip = strip[:, :, ::-1]                         # padded rows run mirrored
+            if j:
+                strip = strip[..., ::-1]
+            dx[:, :, r_x, c_x] += strip
+    return dx
+
+
 numpy = types.SimpleNamespace(
     name="numpy", im2col=im2col_numpy, col2im=col2im_numpy,
     maxpool_forward=maxpool_forward_numpy, maxpool_backward=maxpool_backward_numpy,
     window_ssd=window_ssd_numpy, instance_norm_rows=instance_norm_rows_numpy,
-    instance_norm_rows_backward=instance_norm_rows_backward_numpy)
+    instance_norm_rows_backward=instance_norm_rows_backward_numpy,
+    reflect_pad=reflect_pad_numpy, reflect_pad_adjoint=reflect_pad_adjoint_numpy)
 
 
 # =========================================================================== compiled kernels

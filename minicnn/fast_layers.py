@@ -394,49 +394,21 @@ def conv_few_outputs_backward(dout, cache):
 
 def reflection_pad_forward(x, pad):
     """Reflection padding of the last two axes by ``pad`` (same as
-    :func:`minicnn.transformer_layers.reflection_pad_forward`): one allocation,
-    the centre and the border strips copied by slices (no ``np.pad``)."""
+    :func:`minicnn.transformer_layers.reflection_pad_forward`) on the
+    ``reflect_pad`` kernel (rows copied with memcpy, planes over threads)."""
     p = int(pad)
-    N, C, H, W = x.shape
-    if p < 0 or p >= H or p >= W:
-        raise ValueError(f"reflection pad {p} needs 0 <= pad < spatial size {x.shape[2:]}")
-    out = np.empty((N, C, H + 2 * p, W + 2 * p), dtype=x.dtype)
-    out[:, :, p:p + H, p:p + W] = x
-    if p:
-        # padded column p - 1 - k copies x column k + 1 (k < p), column p + W + k
-        # copies x column W - 2 - k; then the rows alike from the padded rows
-        out[:, :, p:p + H, :p] = x[:, :, :, 1:p + 1][..., ::-1]
-        out[:, :, p:p + H, p + W:] = x[:, :, :, W - 1 - p:W - 1][..., ::-1]
-        out[:, :, :p] = out[:, :, p + 1:2 * p + 1][:, :, ::-1]
-        out[:, :, p + H:] = out[:, :, H - 1:p + H - 1][:, :, ::-1]
-    return out, (x.shape, p)
+    if x.ndim != 4:
+        raise ValueError(f"x must be (N, C, H, W), got shape {x.shape}")
+    return _kernels.reflect_pad(np.asarray(x, dtype=_compute_dtype(x)), p).astype(
+        x.dtype, copy=False), (x.shape, p)
 
 
 def reflection_pad_backward(dout, cache):
-    """Adjoint of reflection padding (crop + fold): the centre, plus every padded
-    row and column added back onto the pixel it copied (corners fold both ways).
-    One copy of the centre and adds of the thin border strips."""
-    (N, C, H, W), p = cache
-    d = dout
-    dx = d[:, :, p:p + H, p:p + W].copy()
-    if not p:
-        return dx
-    cols = ((slice(p, p + W), slice(0, W)),                       # centre columns
-            (slice(0, p), slice(1, p + 1)),                       # left pad -> x cols 1..p
-            (slice(p + W, 2 * p + W), slice(W - 1 - p, W - 1)))   # right pad
-    rows = ((slice(p, p + H), slice(0, H)),
-            (slice(0, p), slice(1, p + 1)),
-            (slice(p + H, 2 * p + H), slice(H - 1 - p, H - 1)))
-    for i, (r_pad, r_x) in enumerate(rows):
-        for j, (c_pad, c_x) in enumerate(cols):
-            if i == j == 0:
-                continue                                          # the centre, copied above
-            strip = d[:, :, r_pad, c_pad]
-            if i:
-                strip = strip[:, :, ::-1]                         # padded rows run mirrored
-            if j:
-                strip = strip[..., ::-1]
-            dx[:, :, r_x, c_x] += strip
+    """Adjoint of reflection padding (crop + fold, ``reflect_pad_adjoint``): the
+    centre, plus every padded row and column added back onto the pixel it copied."""
+    x_shape, p = cache
+    dx = _kernels.reflect_pad_adjoint(np.asarray(dout, dtype=_compute_dtype(dout)), p)
+    assert dx.shape == tuple(x_shape)
     return dx
 
 

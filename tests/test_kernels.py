@@ -342,6 +342,50 @@ def test_instance_norm_parallel_rows_match_twin(threads):
         mod._set_min_work("NORM_MIN_WORK", mod._DEFAULT_MIN_WORK[0])
 
 
+# ----------------------------------------------------------------- reflection padding
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape,p", [((2, 3, 5, 7), 1), ((1, 2, 9, 9), 4), ((2, 1, 6, 5), 4),
+                                     ((1, 1, 2, 3), 1), ((1, 2, 3, 3), 0)])
+def test_reflect_pad_and_its_adjoint(impl, dtype, shape, p):
+    """reflect_pad equals np.pad(mode="reflect"); reflect_pad_adjoint is its transpose:
+    <pad(x), d> == <x, adjoint(d)>."""
+    K = kernels(impl)
+    rng = np.random.default_rng(shape[2] * 10 + p)
+    x = rng.standard_normal(shape).astype(dtype)
+    out = K.reflect_pad(x, p)
+    np.testing.assert_array_equal(out, np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)),
+                                              mode="reflect"))
+    assert out.dtype == dtype
+    d = rng.standard_normal(out.shape).astype(dtype)
+    dx = K.reflect_pad_adjoint(d, p)
+    assert dx.shape == x.shape and dx.dtype == dtype
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    assert np.isclose(np.sum(out.astype(np.float64) * d), np.sum(x.astype(np.float64) * dx),
+                      rtol=tol, atol=tol)
+    with pytest.raises(ValueError, match="reflection pad"):
+        K.reflect_pad(x, shape[2])
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_reflect_pad_parallel_planes_match_twin(threads):
+    kernels("cython")
+    import importlib
+    mod = importlib.import_module("minicnn._pad")
+    twin, cy = both()
+    x = np.random.default_rng(threads).standard_normal((3, 5, 8, 11))
+    try:
+        mod.set_num_threads(threads)
+        mod._set_min_work("PAD_MIN_WORK", 0)
+        np.testing.assert_array_equal(cy.reflect_pad(x, 3), twin.reflect_pad(x, 3))
+        d = np.random.default_rng(9).standard_normal((3, 5, 14, 17))
+        np.testing.assert_allclose(cy.reflect_pad_adjoint(d, 3), twin.reflect_pad_adjoint(d, 3),
+                                   rtol=1e-13, atol=1e-13)
+    finally:
+        mod.set_num_threads(0)
+        mod._set_min_work("PAD_MIN_WORK", mod._DEFAULT_MIN_WORK[0])
+
+
 # ----------------------------------------------------------------- backend selection
 def _run(*code, **env):
     full_env = {k: v for k, v in os.environ.items()

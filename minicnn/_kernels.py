@@ -20,7 +20,8 @@ Selection, read once at import:
 
 - ``MINICNN_PURE_NUMPY=1`` forces the NumPy twins (the compiled modules are not
   even imported);
-- otherwise each compiled module (``minicnn._im2col``, ``minicnn._maxpool``,
+- otherwise each compiled module (``minicnn._im2col``, ``_maxpool``, ``_texture``,
+  ``_norm``, ``_pad``,
   built from ``kernels/*.pyx``) is used when importable; a missing one falls
   back to its twins with one ``RuntimeWarning`` that says how to build it;
 - ``MINICNN_REQUIRE_EXT=1`` turns a missing module into an ``ImportError``.

@@ -299,3 +299,12 @@ def test_keep_content_colors_keeps_the_content_size(cnn):
     x = content[:, ::-1].copy()                                  # some other colours
     out = keep_content_colors(cnn, x, content)
     assert out.shape == content.shape == (1, 3, 192, 256)
+
+
+def test_prepare_image_with_no_size_keeps_the_size(cnn):
+    """size=None keeps the image as it is (the model's own preprocess(size=None) resizes
+    to its evaluation size, 256: a 128 px content once met a 256 px target)."""
+    from minicnn.techniques.style import prepare_image
+    img = np.random.default_rng(0).integers(0, 256, (100, 130, 3), dtype=np.uint8)
+    assert prepare_image(cnn, img, None).shape == (1, 3, 100, 130)
+    assert prepare_image(cnn, img, 50).shape == (1, 3, 50, 65)

@@ -216,7 +216,7 @@ if cond_path.is_file():
     ts = np.linspace(0, 1, 3 if QUICK else 5)
     strip = [fs.stylize(content, network=cond, blend={a: 1 - t, b: t}) for t in ts]
     to_b = [fs.stylization_losses(cnn, content, s, b)["style"] for s in strip]
-    show_images(strip, [f"{1 - t:.2f} {a} + {t:.2f} {b}\nstyle loss to {b}: {l:.3g}"
+    show_images(strip, [f"{1 - t:.2f} {a} + {t:.2f} {b}\\nstyle loss to {b}: {l:.3g}"
                         for t, l in zip(ts, to_b)], size=3);
 else:
     print("conditional network not found:", cond_path)

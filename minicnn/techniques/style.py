@@ -148,7 +148,10 @@ def prepare_image(cnn, image, size):
         return image.astype(cnn.dtype, copy=False)
     if size is not None and (not isinstance(size, (int, np.integer)) or size < 1):
         raise ValueError(f"image size must be a positive int or None, got {size!r}")
-    return cnn.preprocess(load_style_image(image), size=size, crop=None)
+    img = load_style_image(image)
+    if size is None:              # keep the size (the model's preprocess(size=None) would
+        size = min(img.shape[:2])  # resize to its evaluation size, 256)
+    return cnn.preprocess(img, size=size, crop=None)
 
 
 def _normalize_blend(n_styles, blend):

@@ -173,32 +173,11 @@ def torch_transformer_step(torch, features, net, params, x, grams, preset, layer
     """A closure running one Johnson training step in PyTorch (autograd + torch Adam) on
     the same architecture as ``net`` (reflection pad, conv, instance norm, ReLU,
     residual blocks, nearest upsampling, tanh scaling) with SqueezeNet as loss network."""
-    import torch.nn.functional as F
     p = {k: torch.from_numpy(v.copy()).requires_grad_(True) for k, v in params.items()}
     opt = torch.optim.Adam(list(p.values()), lr=1e-3)
-    scale = torch.from_numpy(net.out_scale).reshape(1, 3, 1, 1)
-    shift = torch.from_numpy(net.out_shift).reshape(1, 3, 1, 1)
     xt = torch.from_numpy(x)
     grams = [torch.from_numpy(g) for g in grams]
-
-    def unit(h, name, k, stride, relu=True):
-        h = F.conv2d(F.pad(h, (k // 2,) * 4, mode="reflect"), p[name + "/W"], stride=stride)
-        h = F.instance_norm(h, weight=p[name + "/gamma"], bias=p[name + "/beta"], eps=1e-5)
-        return F.relu(h) if relu else h
-
-    def transformer(h):
-        for b in net.blocks:
-            name = b["name"]
-            if b["kind"] == "conv":
-                h = unit(h, name, b["k"], b["stride"])
-            elif b["kind"] == "res":
-                h = h + unit(unit(h, name + "/a", 3, 1), name + "/b", 3, 1, relu=False)
-            elif b["kind"] == "up":
-                h = unit(F.interpolate(h, scale_factor=2, mode="nearest"), name, 3, 1)
-            else:
-                h = F.conv2d(F.pad(h, (4, 4, 4, 4), mode="reflect"), p["out/W"], p["out/b"])
-                h = scale * torch.tanh(h) + shift
-        return h
+    transformer = torch_transformer(torch, net, p)
 
     def gram(f):
         n, c, hh, ww = f.shape
@@ -252,10 +231,12 @@ def bench_transformer_step(ctx, args):
     return [row]
 
 
-def torch_transformer(torch, net):
-    """The forward pass of ``net`` (a TransformerNet, single style) in PyTorch."""
+def torch_transformer(torch, net, p=None):
+    """The forward pass of ``net`` (a TransformerNet, single style) in PyTorch, on the
+    tensors ``p`` (name -> tensor; default: copies of ``net.params``)."""
     import torch.nn.functional as F
-    p = {k: torch.from_numpy(v.copy()) for k, v in net.params.items()}
+    if p is None:
+        p = {k: torch.from_numpy(v.copy()) for k, v in net.params.items()}
     scale = torch.from_numpy(net.out_scale.copy()).reshape(1, 3, 1, 1)
     shift = torch.from_numpy(net.out_shift.copy()).reshape(1, 3, 1, 1)
 

@@ -205,6 +205,81 @@ def test_big_conv_is_tiled_within_the_buffer_cap(monkeypatch):
     assert rel_error(out[:1, :, :30, :30], ref_out[:, :, :30, :30]) < 1e-5
 
 
+# ----------------------------------------------------------------- Winograd F(2x2, 3x3)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_winograd_conv_matches_naive(dtype):
+    """The Winograd path equals the reference conv: odd and even sizes (tiles that
+    overhang the edge), pads 0-2, batches, and the input-only / weight-only backward."""
+    rng = np.random.default_rng(11)
+    tol = 1e-10 if dtype == np.float64 else 2e-5
+    for (N, C, F, H, W), pad in itertools.product(
+            [(1, 3, 4, 5, 6), (3, 2, 5, 7, 9), (2, 4, 3, 3, 4)], [0, 1, 2, (1, 0)]):
+        p = {"stride": 1, "pad": pad}
+        x = rng.standard_normal((N, C, H, W)).astype(dtype)
+        w = rng.standard_normal((F, C, 3, 3)).astype(dtype)
+        b = rng.standard_normal(F).astype(dtype)
+        ref, ref_cache = layers.conv_forward(x.astype(np.float64), w.astype(np.float64),
+                                             b.astype(np.float64), p)
+        dout = rng.standard_normal(ref.shape).astype(dtype)
+        want = layers.conv_backward(dout.astype(np.float64), ref_cache)
+        with fl.conv_algorithm("winograd"):
+            out, cache = fl.conv_forward(x, w, b, p)
+            grads = fl.conv_backward(dout, cache)
+            dx_only = fl.conv_backward(dout, cache, param_grads=False)
+            params_only = fl.conv_backward(dout, cache, input_grad=False)
+        assert out.dtype == dtype and rel_error(out, ref) < tol, (x.shape, pad)
+        for got, ref_g in zip(grads, want):
+            assert got.dtype == dtype and rel_error(got, ref_g) < tol, (x.shape, pad)
+        assert rel_error(dx_only[0], want[0]) < tol and dx_only[1:] == (None, None)
+        assert params_only[0] is None
+        assert rel_error(params_only[1], want[1]) < tol
+        assert rel_error(params_only[2], want[2]) < tol
+
+
+@pytest.mark.parametrize("cap_tile_rows", [1, 2, 5])
+def test_winograd_chunks_of_tile_rows_equal_one_pass(monkeypatch, cap_tile_rows):
+    """With a tiny buffer the tiles run in chunks of tile rows that cross image
+    boundaries; the scatter-add of dx must add up across chunks."""
+    rng = np.random.default_rng(12)
+    x, w, b = rng.standard_normal((3, 4, 9, 8)), rng.standard_normal((5, 4, 3, 3)), \
+        rng.standard_normal(5)
+    p = {"stride": 1, "pad": 1}
+    with fl.conv_algorithm("winograd"):
+        out, cache = fl.conv_forward(x, w, b, p)
+        dout = rng.standard_normal(out.shape)
+        grads = fl.conv_backward(dout, cache)
+        monkeypatch.setattr(fl, "COL_BUFFER_BYTES", cap_tile_rows * 16 * 5 * 4 * 8)
+        assert len(list(fl._tile_rows(3 * 5, 16 * 5 * 4 * 8))) == -(-15 // cap_tile_rows)
+        out_t, cache_t = fl.conv_forward(x, w, b, p)
+        grads_t = fl.conv_backward(dout, cache_t)
+    assert rel_error(out_t, out) < 1e-12
+    for g_t, g in zip(grads_t, grads):
+        assert rel_error(g_t, g) < 1e-12
+
+
+def test_conv_algorithm_switch():
+    """auto picks Winograd only for wide 3x3 stride-1 layers on the compiled kernels;
+    unknown names list the choices; the context manager restores the setting."""
+    from minicnn import _kernels
+    compiled = _kernels.KERNEL_SOURCES["winograd_input"].startswith("cython")
+    assert fl.get_conv_algorithm() == "auto"
+    assert fl._use_winograd(128, 128, 3, 3, 1, 1, 64, 64) == compiled
+    assert not fl._use_winograd(16, 64, 3, 3, 1, 1, 55, 55)         # too few channels
+    assert not fl._use_winograd(64, 256, 3, 3, 1, 1, 13, 13)        # too small
+    assert not fl._use_winograd(128, 128, 3, 3, 2, 2, 64, 64)       # stride 2
+    assert not fl._use_winograd(128, 128, 5, 5, 1, 1, 64, 64)
+    with fl.conv_algorithm("winograd"):
+        assert fl._use_winograd(2, 2, 3, 3, 1, 1, 3, 3)
+        with fl.conv_algorithm("im2col"):
+            assert not fl._use_winograd(128, 128, 3, 3, 1, 1, 64, 64)
+        assert fl.get_conv_algorithm() == "winograd"
+    assert fl.get_conv_algorithm() == "auto"
+    with pytest.raises(ValueError, match="auto, im2col, winograd"):
+        fl.set_conv_algorithm("fft")
+    with pytest.raises(ValueError, match="auto, im2col, winograd"):
+        fl.conv_algorithm("direct")
+
+
 # ----------------------------------------------------------------- max pooling
 POOLS = [
     dict(pool_height=2, pool_width=2, stride=2),

@@ -38,6 +38,8 @@ import numpy as np
 cimport cython
 from cython cimport floating
 from cython.parallel cimport prange
+from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy, memset
 
 cdef extern from "omp.h" nogil:
     int omp_get_max_threads()
@@ -227,37 +229,316 @@ cdef void _output_adjoint_plane(const floating[:, :, :, ::1] dout, floating[:, :
                 dM[4 * b + 3, k, p] = -e[2 * b + 1]
 
 
+# --------------------------------------------------------------------------- F(4x4, 3x3)
+# alpha = 6 points (0, +-1, +-2, infinity), Lavin & Gray's matrices:
+#   B^T = [[4, 0,-5, 0, 1, 0],       A^T = [[1, 1, 1, 1, 1, 0],
+#          [0,-4,-4, 1, 1, 0],              [0, 1,-1, 2,-2, 0],
+#          [0, 4,-4,-1, 1, 0],              [0, 1, 1, 4, 4, 0],
+#          [0,-2,-1, 2, 1, 0],              [0, 1,-1, 8,-8, 1]]
+#          [0, 2,-1,-2, 1, 0],
+#          [0, 4, 0,-5, 0, 1]]
+# Each 2-D transform is a 1-D one down the columns, then along the rows.
+cdef inline void _bt6(const floating* i, Py_ssize_t si, floating* o,
+                      Py_ssize_t so) noexcept nogil:
+    """o = B^T i (6-vectors at strides si, so)."""
+    cdef floating i0 = i[0], i1 = i[si], i2 = i[2 * si], i3 = i[3 * si], i4 = i[4 * si]
+    cdef floating i5 = i[5 * si]
+    o[0] = 4 * i0 - 5 * i2 + i4
+    o[so] = i3 + i4 - 4 * (i1 + i2)
+    o[2 * so] = 4 * (i1 - i2) + i4 - i3
+    o[3 * so] = 2 * (i3 - i1) + i4 - i2
+    o[4 * so] = 2 * (i1 - i3) + i4 - i2
+    o[5 * so] = 4 * i1 - 5 * i3 + i5
+
+
+cdef inline void _b6(const floating* v, Py_ssize_t sv, floating* o,
+                     Py_ssize_t so) noexcept nogil:
+    """o = B v, the adjoint of _bt6."""
+    cdef floating v0 = v[0], v1 = v[sv], v2 = v[2 * sv], v3 = v[3 * sv], v4 = v[4 * sv]
+    cdef floating v5 = v[5 * sv]
+    o[0] = 4 * v0
+    o[so] = 4 * (v2 + v5 - v1) + 2 * (v4 - v3)
+    o[2 * so] = -5 * v0 - 4 * (v1 + v2) - v3 - v4
+    o[3 * so] = v1 - v2 + 2 * (v3 - v4) - 5 * v5
+    o[4 * so] = v0 + v1 + v2 + v3 + v4
+    o[5 * so] = v5
+
+
+cdef inline void _at6(const floating* m, Py_ssize_t sm, floating* o,
+                      Py_ssize_t so) noexcept nogil:
+    """o (4) = A^T m (6)."""
+    cdef floating m0 = m[0], m1 = m[sm], m2 = m[2 * sm], m3 = m[3 * sm], m4 = m[4 * sm]
+    cdef floating m5 = m[5 * sm]
+    cdef floating ap = m1 + m2, am = m1 - m2, bp = m3 + m4, bm = m3 - m4
+    o[0] = m0 + ap + bp
+    o[so] = am + 2 * bm
+    o[2 * so] = ap + 4 * bp
+    o[3 * so] = am + 8 * bm + m5
+
+
+cdef inline void _a6(const floating* y, Py_ssize_t sy, floating* o,
+                     Py_ssize_t so) noexcept nogil:
+    """o (6) = A y (4), the adjoint of _at6."""
+    cdef floating y0 = y[0], y1 = y[sy], y2 = y[2 * sy], y3 = y[3 * sy]
+    cdef floating ev = y0 + y2, od = y1 + y3, ev4 = y0 + 4 * y2, od4 = 2 * y1 + 8 * y3
+    o[0] = y0
+    o[so] = ev + od
+    o[2 * so] = ev - od
+    o[3 * so] = ev4 + od4
+    o[4 * so] = ev4 - od4
+    o[5 * so] = y3
+
+
+cdef extern from "winograd_rows.h" nogil:
+    void bt6_f(const float* i, Py_ssize_t ti, Py_ssize_t si, float* o, Py_ssize_t to,
+               Py_ssize_t so, Py_ssize_t n)
+    void bt6_d(const double* i, Py_ssize_t ti, Py_ssize_t si, double* o, Py_ssize_t to,
+               Py_ssize_t so, Py_ssize_t n)
+    void b6_f(const float* i, Py_ssize_t ti, Py_ssize_t si, float* o, Py_ssize_t to,
+              Py_ssize_t so, Py_ssize_t n)
+    void b6_d(const double* i, Py_ssize_t ti, Py_ssize_t si, double* o, Py_ssize_t to,
+              Py_ssize_t so, Py_ssize_t n)
+    void at6_f(const float* i, Py_ssize_t ti, Py_ssize_t si, float* o, Py_ssize_t to,
+               Py_ssize_t so, Py_ssize_t n)
+    void at6_d(const double* i, Py_ssize_t ti, Py_ssize_t si, double* o, Py_ssize_t to,
+               Py_ssize_t so, Py_ssize_t n)
+    void a6_f(const float* i, Py_ssize_t ti, Py_ssize_t si, float* o, Py_ssize_t to,
+              Py_ssize_t so, Py_ssize_t n)
+    void a6_d(const double* i, Py_ssize_t ti, Py_ssize_t si, double* o, Py_ssize_t to,
+              Py_ssize_t so, Py_ssize_t n)
+
+
+# n vectors: vector t's element k at i[t*ti + k*si], its result's element k to o[t*to + k*so]
+cdef inline void _bt6v(const floating* i, Py_ssize_t ti, Py_ssize_t si, floating* o,
+                       Py_ssize_t to, Py_ssize_t so, Py_ssize_t n) noexcept nogil:
+    if floating is float:
+        bt6_f(i, ti, si, o, to, so, n)
+    else:
+        bt6_d(i, ti, si, o, to, so, n)
+
+
+cdef inline void _b6v(const floating* i, Py_ssize_t ti, Py_ssize_t si, floating* o,
+                      Py_ssize_t to, Py_ssize_t so, Py_ssize_t n) noexcept nogil:
+    if floating is float:
+        b6_f(i, ti, si, o, to, so, n)
+    else:
+        b6_d(i, ti, si, o, to, so, n)
+
+
+cdef inline void _at6v(const floating* i, Py_ssize_t ti, Py_ssize_t si, floating* o,
+                       Py_ssize_t to, Py_ssize_t so, Py_ssize_t n) noexcept nogil:
+    if floating is float:
+        at6_f(i, ti, si, o, to, so, n)
+    else:
+        at6_d(i, ti, si, o, to, so, n)
+
+
+cdef inline void _a6v(const floating* i, Py_ssize_t ti, Py_ssize_t si, floating* o,
+                      Py_ssize_t to, Py_ssize_t so, Py_ssize_t n) noexcept nogil:
+    if floating is float:
+        a6_f(i, ti, si, o, to, so, n)
+    else:
+        a6_d(i, ti, si, o, to, so, n)
+
+
+# The m = 4 planes work a tile row at a time, each 1-D transform vectorized across
+# the row's TW tiles (kernels/winograd_rows.h): the input rows are first copied into
+# a zero-padded buffer (no bounds tests in the arithmetic), output rows are assembled
+# in one and copied out.  Intermediate layout: buf[(k * 6 + b) * TW + tx] is element
+# k of the 1-D transform along b of tile tx.  Buffers are malloc'ed per plane
+# (threads own planes).
+cdef void _input_plane4(const floating[:, :, :, ::1] x, floating[:, :, :] V, Py_ssize_t c,
+                        Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t TH, Py_ssize_t TW,
+                        Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
+    cdef Py_ssize_t H = x.shape[2], W = x.shape[3], Wp = 4 * TW + 2
+    cdef Py_ssize_t sV = V.strides[0] // sizeof(floating)
+    cdef Py_ssize_t r, n, ty, y, i, b, lo, hi
+    cdef floating* rows = <floating*> malloc(6 * Wp * sizeof(floating))
+    cdef floating* t = <floating*> malloc(36 * TW * sizeof(floating))
+    cdef floating* row
+    cdef floating* vp
+    if rows == NULL or t == NULL:
+        free(rows)
+        free(t)
+        return
+    lo = min(pw, Wp)                                    # x columns land at [pw, pw + W)
+    hi = min(pw + W, Wp)
+    for r in range(r0, r1):
+        n = r // TH
+        ty = r - n * TH
+        for i in range(6):                              # the 6 zero-padded input rows
+            row = rows + i * Wp
+            y = 4 * ty - ph + i
+            if y < 0 or y >= H or hi <= lo:
+                memset(row, 0, Wp * sizeof(floating))
+            else:
+                memset(row, 0, lo * sizeof(floating))
+                memcpy(row + lo, &x[n, c, y, lo - pw], (hi - lo) * sizeof(floating))
+                memset(row + hi, 0, (Wp - hi) * sizeof(floating))
+        for i in range(6):                              # t[i][b] = (d B)[i, b]
+            _bt6v(rows + i * Wp, 4, 1, t + i * 6 * TW, 1, TW, TW)
+        vp = &V[0, c, (r - r0) * TW]
+        for b in range(6):                              # V[a][b] = (B^T t)[a, b]
+            _bt6v(t + b * TW, 1, 6 * TW, vp + b * sV, 1, 6 * sV, TW)
+    free(rows)
+    free(t)
+
+
+cdef void _input_adjoint_plane4(const floating[:, :, :] dV, floating[:, :, :, ::1] dx,
+                                Py_ssize_t c, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t TH,
+                                Py_ssize_t TW, Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
+    cdef Py_ssize_t H = dx.shape[2], W = dx.shape[3], Wp = 4 * TW + 2
+    cdef Py_ssize_t sV = dV.strides[0] // sizeof(floating)
+    cdef Py_ssize_t r, n, ty, tx, y, i, j, b, lo, hi
+    cdef floating* row = <floating*> malloc(Wp * sizeof(floating))
+    cdef floating* f = <floating*> malloc(36 * TW * sizeof(floating))
+    cdef floating* g = <floating*> malloc(6 * TW * sizeof(floating))
+    cdef floating* dst
+    cdef const floating* vp
+    if row == NULL or f == NULL or g == NULL:
+        free(row)
+        free(f)
+        free(g)
+        return
+    lo = min(pw, Wp)
+    hi = min(pw + W, Wp)
+    for r in range(r0, r1):
+        n = r // TH
+        ty = r - n * TH
+        vp = &dV[0, c, (r - r0) * TW]
+        for b in range(6):                              # f[i][b] = (B dV)[i, b]
+            _b6v(vp + b * sV, 1, 6 * sV, f + b * TW, 1, 6 * TW, TW)
+        for i in range(6):
+            y = 4 * ty - ph + i
+            if y < 0 or y >= H or hi <= lo:             # a padding row: cropped
+                continue
+            _b6v(f + i * 6 * TW, 1, TW, g, 1, TW, TW)   # g[j] = (f B^T)[i, j] per tile
+            for tx in range(TW):                        # tile tx covers 4 tx .. 4 tx + 5:
+                for j in range(4):                      # its first 4 columns are its own,
+                    row[4 * tx + j] = g[j * TW + tx]
+            row[4 * TW] = 0
+            row[4 * TW + 1] = 0
+            for tx in range(TW):                        # its last 2 the next tile's first
+                row[4 * tx + 4] += g[4 * TW + tx]
+                row[4 * tx + 5] += g[5 * TW + tx]
+            dst = &dx[n, c, y, lo - pw]
+            for j in range(hi - lo):
+                dst[j] += row[lo + j]
+    free(row)
+    free(f)
+    free(g)
+
+
+cdef void _output_plane4(const floating[:, :, :] M, const floating[::1] bias,
+                         floating[:, :, :, ::1] out, Py_ssize_t k, Py_ssize_t TH,
+                         Py_ssize_t TW, Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
+    cdef Py_ssize_t Ho = out.shape[2], Wo = out.shape[3], Wq = 4 * TW
+    cdef Py_ssize_t sM = M.strides[0] // sizeof(floating)
+    cdef Py_ssize_t r, n, ty, y, i, j, b
+    cdef floating bk = bias[k]
+    cdef floating* s = <floating*> malloc(24 * TW * sizeof(floating))
+    cdef floating* row = <floating*> malloc(Wq * sizeof(floating))
+    cdef floating* dst
+    cdef const floating* mp
+    if s == NULL or row == NULL:
+        free(s)
+        free(row)
+        return
+    for r in range(r0, r1):
+        n = r // TH
+        ty = r - n * TH
+        mp = &M[0, k, (r - r0) * TW]
+        for b in range(6):                              # s[i][b] = (A^T m)[i, b]
+            _at6v(mp + b * sM, 1, 6 * sM, s + b * TW, 1, 6 * TW, TW)
+        for i in range(4):
+            y = 4 * ty + i
+            if y >= Ho:
+                break
+            _at6v(s + i * 6 * TW, 1, TW, row, 4, 1, TW)  # row = (s A)[i, :] per tile
+            dst = &out[n, k, y, 0]
+            for j in range(Wo):
+                dst[j] = row[j] + bk
+    free(s)
+    free(row)
+
+
+cdef void _output_adjoint_plane4(const floating[:, :, :, ::1] dout, floating[:, :, :] dM,
+                                 Py_ssize_t k, Py_ssize_t TH, Py_ssize_t TW, Py_ssize_t r0,
+                                 Py_ssize_t r1) noexcept nogil:
+    cdef Py_ssize_t Ho = dout.shape[2], Wo = dout.shape[3], Wq = 4 * TW
+    cdef Py_ssize_t sM = dM.strides[0] // sizeof(floating)
+    cdef Py_ssize_t r, n, ty, y, i, b
+    cdef floating* rows = <floating*> malloc(4 * Wq * sizeof(floating))
+    cdef floating* e = <floating*> malloc(24 * TW * sizeof(floating))
+    cdef floating* row
+    cdef floating* mp
+    if rows == NULL or e == NULL:
+        free(rows)
+        free(e)
+        return
+    for r in range(r0, r1):
+        n = r // TH
+        ty = r - n * TH
+        for i in range(4):                              # dY rows, 0 beyond the edges
+            row = rows + i * Wq
+            y = 4 * ty + i
+            if y < Ho:
+                memcpy(row, &dout[n, k, y, 0], Wo * sizeof(floating))
+                memset(row + Wo, 0, (Wq - Wo) * sizeof(floating))
+            else:
+                memset(row, 0, Wq * sizeof(floating))
+        for i in range(4):                              # e[i][b] = (dY A^T)[i, b]
+            _a6v(rows + i * Wq, 4, 1, e + i * 6 * TW, 1, TW, TW)
+        mp = &dM[0, k, (r - r0) * TW]
+        for b in range(6):                              # dM[a][b] = (A e)[a, b]
+            _a6v(e + b * TW, 1, 6 * TW, mp + b * sM, 1, 6 * sM, TW)
+    free(rows)
+    free(e)
+
+
 # --------------------------------------------------------------------------- parallel loops
 cdef void _input(const floating[:, :, :, ::1] x, floating[:, :, :] V, Py_ssize_t ph,
                  Py_ssize_t pw, Py_ssize_t TH, Py_ssize_t TW, Py_ssize_t r0,
-                 Py_ssize_t r1) noexcept nogil:
+                 Py_ssize_t r1, int m) noexcept nogil:
     cdef Py_ssize_t c, C = x.shape[1]
     for c in prange(C, nogil=True, schedule="static", num_threads=_threads(V.shape[0] * V.shape[1] * V.shape[2])):
-        _input_plane(x, V, c, ph, pw, TH, TW, r0, r1)
+        if m == 4:
+            _input_plane4(x, V, c, ph, pw, TH, TW, r0, r1)
+        else:
+            _input_plane(x, V, c, ph, pw, TH, TW, r0, r1)
 
 
 cdef void _input_adjoint(const floating[:, :, :] dV, floating[:, :, :, ::1] dx,
                          Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t TH, Py_ssize_t TW,
-                         Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
+                         Py_ssize_t r0, Py_ssize_t r1, int m) noexcept nogil:
     cdef Py_ssize_t c, C = dx.shape[1]
     for c in prange(C, nogil=True, schedule="static", num_threads=_threads(dV.shape[0] * dV.shape[1] * dV.shape[2])):
-        _input_adjoint_plane(dV, dx, c, ph, pw, TH, TW, r0, r1)
+        if m == 4:
+            _input_adjoint_plane4(dV, dx, c, ph, pw, TH, TW, r0, r1)
+        else:
+            _input_adjoint_plane(dV, dx, c, ph, pw, TH, TW, r0, r1)
 
 
 cdef void _output(const floating[:, :, :] M, const floating[::1] bias,
                   floating[:, :, :, ::1] out, Py_ssize_t TH, Py_ssize_t TW, Py_ssize_t r0,
-                  Py_ssize_t r1) noexcept nogil:
+                  Py_ssize_t r1, int m) noexcept nogil:
     cdef Py_ssize_t k, F = out.shape[1]
     for k in prange(F, nogil=True, schedule="static", num_threads=_threads(M.shape[0] * M.shape[1] * M.shape[2])):
-        _output_plane(M, bias, out, k, TH, TW, r0, r1)
+        if m == 4:
+            _output_plane4(M, bias, out, k, TH, TW, r0, r1)
+        else:
+            _output_plane(M, bias, out, k, TH, TW, r0, r1)
 
 
 cdef void _output_adjoint(const floating[:, :, :, ::1] dout, floating[:, :, :] dM,
                           Py_ssize_t TH, Py_ssize_t TW, Py_ssize_t r0,
-                          Py_ssize_t r1) noexcept nogil:
+                          Py_ssize_t r1, int m) noexcept nogil:
     cdef Py_ssize_t k, F = dout.shape[1]
     for k in prange(F, nogil=True, schedule="static", num_threads=_threads(dM.shape[0] * dM.shape[1] * dM.shape[2])):
-        _output_adjoint_plane(dout, dM, k, TH, TW, r0, r1)
+        if m == 4:
+            _output_adjoint_plane4(dout, dM, k, TH, TW, r0, r1)
+        else:
+            _output_adjoint_plane(dout, dM, k, TH, TW, r0, r1)
 
 
 # --------------------------------------------------------------------------- Python API
@@ -284,10 +565,12 @@ def _out(out, shape, dtype, name="out"):
     return out
 
 
-def _tile_grid(Py_ssize_t ho, Py_ssize_t wo, Py_ssize_t n):
+def _tile_grid(Py_ssize_t ho, Py_ssize_t wo, Py_ssize_t n, int m):
+    if m != 2 and m != 4:
+        raise ValueError(f"output tile size m must be 2 or 4, got {m}")
     if ho < 1 or wo < 1:
         raise ValueError(f"a 3x3 convolution needs an output of at least 1x1, got {ho}x{wo}")
-    return (ho + 1) // 2, (wo + 1) // 2, n * ((ho + 1) // 2)
+    return (ho + m - 1) // m, (wo + m - 1) // m, n * ((ho + m - 1) // m), (m + 2) ** 2
 
 
 def _rows(row0, row1, total):
@@ -298,26 +581,27 @@ def _rows(row0, row1, total):
     return row0, row1
 
 
-def winograd_input(x, Py_ssize_t ph, Py_ssize_t pw, row0=0, row1=None, out=None):
-    """x (N, C, H, W) -> V (16, C, (row1 - row0) * TW): the input tiles B^T d B."""
+def winograd_input(x, Py_ssize_t ph, Py_ssize_t pw, row0=0, row1=None, out=None, int m=2):
+    """x (N, C, H, W) -> V (T, C, (row1 - row0) * TW): the input tiles B^T d B
+    (F(m x m, 3x3), T = (m + 2)^2 = 16 or 36)."""
     x = _float4(x, "x")
     if ph < 0 or pw < 0:
         raise ValueError("padding must be non-negative")
     N, C, H, W = x.shape
-    TH, TW, R = _tile_grid(H + 2 * ph - 2, W + 2 * pw - 2, N)
+    TH, TW, R, T = _tile_grid(H + 2 * ph - 2, W + 2 * pw - 2, N, m)
     r0, r1 = _rows(row0, row1, R)
-    V = _out(out, (16, C, (r1 - r0) * TW), x.dtype)
+    V = _out(out, (T, C, (r1 - r0) * TW), x.dtype)
     if V.size:
         if x.dtype == np.float32:
-            _input[float](x, V, ph, pw, TH, TW, r0, r1)
+            _input[float](x, V, ph, pw, TH, TW, r0, r1, m)
         else:
-            _input[double](x, V, ph, pw, TH, TW, r0, r1)
+            _input[double](x, V, ph, pw, TH, TW, r0, r1, m)
     return V
 
 
-def winograd_input_adjoint(dV, dx, Py_ssize_t ph, Py_ssize_t pw, row0=0):
+def winograd_input_adjoint(dV, dx, Py_ssize_t ph, Py_ssize_t pw, row0=0, int m=2):
     """dx (N, C, H, W) += the adjoint of :func:`winograd_input` applied to dV
-    (16, C, P), P a whole number of tile rows starting at ``row0``.  Returns dx."""
+    (T, C, P), P a whole number of tile rows starting at ``row0``.  Returns dx."""
     dV = np.asarray(dV)
     if dx.dtype != dV.dtype or dx.ndim != 4 or not dx.flags.c_contiguous \
             or not dx.flags.writeable:
@@ -325,20 +609,20 @@ def winograd_input_adjoint(dV, dx, Py_ssize_t ph, Py_ssize_t pw, row0=0):
     if dV.ndim != 3 or dV.strides[2] != dV.itemsize or dV.strides[1] != dV.shape[2] * dV.itemsize:
         dV = np.ascontiguousarray(dV)
     N, C, H, W = dx.shape
-    TH, TW, R = _tile_grid(H + 2 * ph - 2, W + 2 * pw - 2, N)
-    if dV.ndim != 3 or dV.shape[:2] != (16, C) or dV.shape[2] % TW:
+    TH, TW, R, T = _tile_grid(H + 2 * ph - 2, W + 2 * pw - 2, N, m)
+    if dV.ndim != 3 or dV.shape[:2] != (T, C) or dV.shape[2] % TW:
         raise ValueError(f"dV of shape {dV.shape} does not match dx {dx.shape}")
     r0, r1 = _rows(row0, int(row0) + dV.shape[2] // TW, R)
     if dV.size:
         if dV.dtype == np.float32:
-            _input_adjoint[float](dV, dx, ph, pw, TH, TW, r0, r1)
+            _input_adjoint[float](dV, dx, ph, pw, TH, TW, r0, r1, m)
         else:
-            _input_adjoint[double](dV, dx, ph, pw, TH, TW, r0, r1)
+            _input_adjoint[double](dV, dx, ph, pw, TH, TW, r0, r1, m)
     return dx
 
 
-def winograd_output(M, bias, out, row0=0):
-    """Write A^T m A + bias for the tiles of M (16, F, P) into out (N, F, Ho, Wo),
+def winograd_output(M, bias, out, row0=0, int m=2):
+    """Write A^T m A + bias for the tiles of M (T, F, P) into out (N, F, Ho, Wo),
     from tile row ``row0``.  Returns out."""
     M = np.asarray(M)
     if out.dtype != M.dtype or out.ndim != 4 or not out.flags.c_contiguous \
@@ -347,29 +631,29 @@ def winograd_output(M, bias, out, row0=0):
     if M.ndim != 3 or M.strides[2] != M.itemsize or M.strides[1] != M.shape[2] * M.itemsize:
         M = np.ascontiguousarray(M)
     N, F, Ho, Wo = out.shape
-    TH, TW, R = _tile_grid(Ho, Wo, N)
-    if M.ndim != 3 or M.shape[:2] != (16, F) or M.shape[2] % TW:
+    TH, TW, R, T = _tile_grid(Ho, Wo, N, m)
+    if M.ndim != 3 or M.shape[:2] != (T, F) or M.shape[2] % TW:
         raise ValueError(f"M of shape {M.shape} does not match out {out.shape}")
     r0, r1 = _rows(row0, int(row0) + M.shape[2] // TW, R)
     b = np.ascontiguousarray(np.broadcast_to(np.asarray(bias, dtype=M.dtype).reshape(-1), (F,)))
     if M.size:
         if M.dtype == np.float32:
-            _output[float](M, b, out, TH, TW, r0, r1)
+            _output[float](M, b, out, TH, TW, r0, r1, m)
         else:
-            _output[double](M, b, out, TH, TW, r0, r1)
+            _output[double](M, b, out, TH, TW, r0, r1, m)
     return out
 
 
-def winograd_output_adjoint(dout, row0=0, row1=None, out=None):
-    """dout (N, F, Ho, Wo) -> dM (16, F, (row1 - row0) * TW): A dY A^T per tile."""
+def winograd_output_adjoint(dout, row0=0, row1=None, out=None, int m=2):
+    """dout (N, F, Ho, Wo) -> dM (T, F, (row1 - row0) * TW): A dY A^T per tile."""
     dout = _float4(dout, "dout")
     N, F, Ho, Wo = dout.shape
-    TH, TW, R = _tile_grid(Ho, Wo, N)
+    TH, TW, R, T = _tile_grid(Ho, Wo, N, m)
     r0, r1 = _rows(row0, row1, R)
-    dM = _out(out, (16, F, (r1 - r0) * TW), dout.dtype)
+    dM = _out(out, (T, F, (r1 - r0) * TW), dout.dtype)
     if dM.size:
         if dout.dtype == np.float32:
-            _output_adjoint[float](dout, dM, TH, TW, r0, r1)
+            _output_adjoint[float](dout, dM, TH, TW, r0, r1, m)
         else:
-            _output_adjoint[double](dout, dM, TH, TW, r0, r1)
+            _output_adjoint[double](dout, dM, TH, TW, r0, r1, m)
     return dM

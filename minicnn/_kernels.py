@@ -15,10 +15,12 @@ memory layout, dtype preserved; see the docstrings of the NumPy twins below):
         x: (P, M) rows (the (n, c) planes); out = gamma (x - mu) inv_std + beta, ReLU'd
     instance_norm_rows_backward(dout, x, mu, inv_std, gamma, beta, relu) -> (dx, s1, s2)
     reflect_pad(x, p) -> (N, C, H+2p, W+2p);  reflect_pad_adjoint(d, p) -> (N, C, H, W)
-    winograd_input(x, ph, pw, row0=0, row1=None, out=None) -> V (16, C, P)
-    winograd_input_adjoint(dV, dx, ph, pw, row0=0) -> dx (+=)
-    winograd_output(M, bias, out, row0=0) -> out;  winograd_output_adjoint(dout, ...) -> dM
-        the F(2x2, 3x3) tile transforms of a 3x3 stride-1 convolution and their adjoints
+    winograd_input(x, ph, pw, row0=0, row1=None, out=None, m=2) -> V ((m+2)^2, C, P)
+    winograd_input_adjoint(dV, dx, ph, pw, row0=0, m=2) -> dx (+=)
+    winograd_output(M, bias, out, row0=0, m=2) -> out
+    winograd_output_adjoint(dout, row0=0, row1=None, out=None, m=2) -> dM
+        the F(m x m, 3x3) tile transforms (m = 2 or 4) of a 3x3 stride-1 convolution
+        and their adjoints
 
 Selection, read once at import:
 
@@ -401,18 +403,28 @@ def reflect_pad_adjoint_numpy(d, p):
     return dx
 
 
-# Winograd F(2x2, 3x3) transforms (Lavin & Gray 2016); see kernels/winograd.pyx.
-#: B^T and A^T of F(2x2, 3x3): input tile d (4x4) -> B^T d B; product m -> A^T m A (2x2)
-WINOGRAD_BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], float)
-WINOGRAD_AT = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], float)
-#: G of F(2x2, 3x3): 3x3 filter g -> 4x4 G g G^T (the weight transform, done in NumPy)
-WINOGRAD_G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], float)
+# Winograd F(m x m, 3x3) transforms (Lavin & Gray 2016); see kernels/winograd.pyx.
+#: m -> (B^T, G, A^T) of F(m x m, 3x3): an (m+2)^2 input tile d -> B^T d B, a 3x3 filter
+#: g -> G g G^T (the weight transform, done in NumPy), their product -> A^T . A (m x m)
+WINOGRAD_MATRICES = {
+    2: (np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], float),
+        np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], float),
+        np.array([[1, 1, 1, 0], [0, 1, -1, -1]], float)),
+    4: (np.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
+                  [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], float),
+        np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
+                  [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]], float),
+        np.array([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0],
+                  [0, 1, -1, 8, -8, 1]], float)),
+}
 
 
-def _winograd_grid(ho, wo, n, row0, row1):
+def _winograd_grid(ho, wo, n, row0, row1, m):
+    if m not in WINOGRAD_MATRICES:
+        raise ValueError(f"output tile size m must be 2 or 4, got {m}")
     if ho < 1 or wo < 1:
         raise ValueError(f"a 3x3 convolution needs an output of at least 1x1, got {ho}x{wo}")
-    th, tw = (ho + 1) // 2, (wo + 1) // 2
+    th, tw = -(-ho // m), -(-wo // m)
     row1 = n * th if row1 is None else int(row1)
     row0 = int(row0)
     if not 0 <= row0 <= row1 <= n * th:
@@ -430,46 +442,45 @@ def _winograd_pieces(row0, row1, th):
         r += ty1 - ty0
 
 
-def _winograd_padded(x, ph, pw, th, tw):
-    """x zero-padded to the (2 TH + 2, 2 TW + 2) frame the tiles read."""
-    N, C, H, W = x.shape
-    xp = np.zeros((N, C, 2 * th + 2, 2 * tw + 2), dtype=x.dtype)
-    hh, ww = min(H, 2 * th + 2 - ph), min(W, 2 * tw + 2 - pw)
-    xp[:, :, ph:ph + hh, pw:pw + ww] = x[:, :, :hh, :ww]
-    return xp
+def _winograd_frame(shape, ph, pw, th, tw, m):
+    """The rows/columns of x inside the (m TH + 2, m TW + 2) frame the tiles read."""
+    H, W = shape[2:]
+    return min(H, m * th + 2 - ph), min(W, m * tw + 2 - pw)
 
 
-def winograd_input_numpy(x, ph, pw, row0=0, row1=None, out=None):
+def winograd_input_numpy(x, ph, pw, row0=0, row1=None, out=None, m=2):
     """NumPy twin of ``minicnn._winograd.winograd_input``: x (N, C, H, W) ->
-    V (16, C, P), V[4a+b, c, p] = (B^T d B)[a, b] for the zero-padded 4x4 input tile d
-    of tile p (tiles at stride 2, numbered row-major over tile rows n * TH + ty from
-    ``row0``)."""
+    V (T, C, P), T = (m+2)^2, V[a(m+2)+b, c, p] = (B^T d B)[a, b] for the zero-padded
+    (m+2)^2 input tile d of tile p (tiles at stride m, numbered row-major over tile
+    rows n * TH + ty from ``row0``)."""
     x = _as_float(x, "x")
     if x.ndim != 4:
         raise ValueError(f"x must be (N, C, H, W), got shape {x.shape}")
     if ph < 0 or pw < 0:
         raise ValueError("padding must be non-negative")
     N, C, H, W = x.shape
-    th, tw, row0, row1 = _winograd_grid(H + 2 * ph - 2, W + 2 * pw - 2, N, row0, row1)
-    shape = (16, C, (row1 - row0) * tw)
+    th, tw, row0, row1 = _winograd_grid(H + 2 * ph - 2, W + 2 * pw - 2, N, row0, row1, m)
+    a = m + 2
+    shape = (a * a, C, (row1 - row0) * tw)
     if out is None:
         out = np.empty(shape, dtype=x.dtype)
     elif out.shape != shape or out.dtype != x.dtype or not out.flags.writeable:
         raise ValueError(f"out must be a writeable {x.dtype} array of shape {shape}")
-    xp = _winograd_padded(x, ph, pw, th, tw)
-    bt = WINOGRAD_BT.astype(x.dtype)
-    o4 = out.reshape(16, C, -1)
+    hh, ww = _winograd_frame(x.shape, ph, pw, th, tw, m)
+    xp = np.zeros((N, C, m * th + 2, m * tw + 2), dtype=x.dtype)
+    xp[:, :, ph:ph + hh, pw:pw + ww] = x[:, :, :hh, :ww]
+    bt = WINOGRAD_MATRICES[m][0].astype(x.dtype)
+    s = xp.strides
     for n, ty0, ty1, p0 in _winograd_pieces(row0, row1, th):
-        s = xp.strides
-        tiles = np.lib.stride_tricks.as_strided(     # (C, rows, TW, 4, 4) tile views
-            xp[n, :, 2 * ty0:], shape=(C, ty1 - ty0, tw, 4, 4),
-            strides=(s[1], 2 * s[2], 2 * s[3], s[2], s[3]), writeable=False)
+        tiles = np.lib.stride_tricks.as_strided(     # (C, rows, TW, a, a) tile views
+            xp[n, :, m * ty0:], shape=(C, ty1 - ty0, tw, a, a),
+            strides=(s[1], m * s[2], m * s[3], s[2], s[3]), writeable=False)
         v = np.einsum("ai,crtij,bj->abcrt", bt, tiles, bt, optimize=True)
-        o4[:, :, p0 * tw:(p0 + ty1 - ty0) * tw] = v.reshape(16, C, -1)
+        out[:, :, p0 * tw:(p0 + ty1 - ty0) * tw] = v.reshape(a * a, C, -1)
     return out
 
 
-def winograd_input_adjoint_numpy(dV, dx, ph, pw, row0=0):
+def winograd_input_adjoint_numpy(dV, dx, ph, pw, row0=0, m=2):
     """NumPy twin of ``minicnn._winograd.winograd_input_adjoint``: dx (N, C, H, W) +=
     the scatter-add of B dV B^T over the overlapping input tiles (padding cropped).
     Returns dx."""
@@ -477,71 +488,72 @@ def winograd_input_adjoint_numpy(dV, dx, ph, pw, row0=0):
     if dx.dtype != dV.dtype or dx.ndim != 4 or not dx.flags.writeable:
         raise ValueError(f"dx must be a writeable (N, C, H, W) {dV.dtype} array")
     N, C, H, W = dx.shape
-    th, tw, _, _ = _winograd_grid(H + 2 * ph - 2, W + 2 * pw - 2, N, 0, None)
-    if dV.ndim != 3 or dV.shape[:2] != (16, C) or dV.shape[2] % tw:
+    th, tw, _, _ = _winograd_grid(H + 2 * ph - 2, W + 2 * pw - 2, N, 0, None, m)
+    a = m + 2
+    if dV.ndim != 3 or dV.shape[:2] != (a * a, C) or dV.shape[2] % tw:
         raise ValueError(f"dV of shape {dV.shape} does not match dx {dx.shape}")
     th, tw, row0, row1 = _winograd_grid(H + 2 * ph - 2, W + 2 * pw - 2, N, row0,
-                                        int(row0) + dV.shape[2] // tw)
-    bt = WINOGRAD_BT.astype(dV.dtype)
-    dxp = np.zeros((N, C, 2 * th + 2, 2 * tw + 2), dtype=dV.dtype)
+                                        int(row0) + dV.shape[2] // tw, m)
+    bt = WINOGRAD_MATRICES[m][0].astype(dV.dtype)
+    dxp = np.zeros((N, C, m * th + 2, m * tw + 2), dtype=dV.dtype)
     for n, ty0, ty1, p0 in _winograd_pieces(row0, row1, th):
-        v = dV[:, :, p0 * tw:(p0 + ty1 - ty0) * tw].reshape(4, 4, C, ty1 - ty0, tw)
+        v = dV[:, :, p0 * tw:(p0 + ty1 - ty0) * tw].reshape(a, a, C, ty1 - ty0, tw)
         dd = np.einsum("ai,abcrt,bj->crtij", bt, v, bt, optimize=True)
-        for i in range(4):                       # scatter-add: overlapping tiles add up
-            for j in range(4):
-                dxp[n, :, 2 * ty0 + i:2 * ty1 + i:2, j:j + 2 * tw:2] += dd[..., i, j]
-    hh, ww = min(H, 2 * th + 2 - ph), min(W, 2 * tw + 2 - pw)
+        for i in range(a):                       # scatter-add: overlapping tiles add up
+            for j in range(a):
+                dxp[n, :, m * ty0 + i:m * ty1 + i:m, j:j + m * tw:m] += dd[..., i, j]
+    hh, ww = _winograd_frame(dx.shape, ph, pw, th, tw, m)
     dx[:, :, :hh, :ww] += dxp[:, :, ph:ph + hh, pw:pw + ww]          # crop = pad^T
     return dx
 
 
-def winograd_output_numpy(M, bias, out, row0=0):
-    """NumPy twin of ``minicnn._winograd.winograd_output``: out tile (2x2) =
-    A^T m A + bias for the tiles of M (16, F, P) from tile row ``row0`` (pixels
+def winograd_output_numpy(M, bias, out, row0=0, m=2):
+    """NumPy twin of ``minicnn._winograd.winograd_output``: out tile (m x m) =
+    A^T m A + bias for the tiles of M (T, F, P) from tile row ``row0`` (pixels
     beyond out's edge dropped).  Returns out."""
     M = _as_float(M, "M")
     if out.dtype != M.dtype or out.ndim != 4 or not out.flags.writeable:
         raise ValueError(f"out must be a writeable (N, F, Ho, Wo) {M.dtype} array")
     N, F, ho, wo = out.shape
-    th, tw, _, _ = _winograd_grid(ho, wo, N, 0, None)
-    if M.ndim != 3 or M.shape[:2] != (16, F) or M.shape[2] % tw:
+    th, tw, _, _ = _winograd_grid(ho, wo, N, 0, None, m)
+    a = m + 2
+    if M.ndim != 3 or M.shape[:2] != (a * a, F) or M.shape[2] % tw:
         raise ValueError(f"M of shape {M.shape} does not match out {out.shape}")
-    th, tw, row0, row1 = _winograd_grid(ho, wo, N, row0, int(row0) + M.shape[2] // tw)
-    at = WINOGRAD_AT.astype(M.dtype)
+    th, tw, row0, row1 = _winograd_grid(ho, wo, N, row0, int(row0) + M.shape[2] // tw, m)
+    at = WINOGRAD_MATRICES[m][2].astype(M.dtype)
     b = np.broadcast_to(np.asarray(bias, dtype=M.dtype).reshape(-1), (F,))
     for n, ty0, ty1, p0 in _winograd_pieces(row0, row1, th):
-        m = M[:, :, p0 * tw:(p0 + ty1 - ty0) * tw].reshape(4, 4, F, ty1 - ty0, tw)
-        y = np.einsum("ia,abfrt,jb->frtij", at, m, at, optimize=True)   # (F, rows, TW, 2, 2)
-        y = y.transpose(0, 1, 3, 2, 4).reshape(F, 2 * (ty1 - ty0), 2 * tw)
-        r0, r1 = 2 * ty0, min(ho, 2 * ty1)
+        mm = M[:, :, p0 * tw:(p0 + ty1 - ty0) * tw].reshape(a, a, F, ty1 - ty0, tw)
+        y = np.einsum("ia,abfrt,jb->frtij", at, mm, at, optimize=True)   # (F, rows, TW, m, m)
+        y = y.transpose(0, 1, 3, 2, 4).reshape(F, m * (ty1 - ty0), m * tw)
+        r0, r1 = m * ty0, min(ho, m * ty1)
         out[n, :, r0:r1, :] = y[:, :r1 - r0, :wo] + b[:, None, None]
     return out
 
 
-def winograd_output_adjoint_numpy(dout, row0=0, row1=None, out=None):
+def winograd_output_adjoint_numpy(dout, row0=0, row1=None, out=None, m=2):
     """NumPy twin of ``minicnn._winograd.winograd_output_adjoint``: dout (N, F, Ho, Wo)
-    -> dM (16, F, P), dM tile = A dY A^T (pixels beyond the edge read as 0)."""
+    -> dM (T, F, P), dM tile = A dY A^T (pixels beyond the edge read as 0)."""
     dout = _as_float(dout, "dout")
     if dout.ndim != 4:
         raise ValueError(f"dout must be (N, F, Ho, Wo), got shape {dout.shape}")
     N, F, ho, wo = dout.shape
-    th, tw, row0, row1 = _winograd_grid(ho, wo, N, row0, row1)
-    shape = (16, F, (row1 - row0) * tw)
+    th, tw, row0, row1 = _winograd_grid(ho, wo, N, row0, row1, m)
+    a = m + 2
+    shape = (a * a, F, (row1 - row0) * tw)
     if out is None:
         out = np.empty(shape, dtype=dout.dtype)
     elif out.shape != shape or out.dtype != dout.dtype or not out.flags.writeable:
         raise ValueError(f"out must be a writeable {dout.dtype} array of shape {shape}")
-    at = WINOGRAD_AT.astype(dout.dtype)
-    o4 = out.reshape(16, F, -1)
+    at = WINOGRAD_MATRICES[m][2].astype(dout.dtype)
     for n, ty0, ty1, p0 in _winograd_pieces(row0, row1, th):
-        dy = np.zeros((F, 2 * (ty1 - ty0), 2 * tw), dtype=dout.dtype)
-        r0, r1 = 2 * ty0, min(ho, 2 * ty1)
+        dy = np.zeros((F, m * (ty1 - ty0), m * tw), dtype=dout.dtype)
+        r0, r1 = m * ty0, min(ho, m * ty1)
         dy[:, :r1 - r0, :wo] = dout[n, :, r0:r1, :]
-        dy = dy.reshape(F, ty1 - ty0, 2, tw, 2)                  # (F, rows, i, TW, j)
+        dy = dy.reshape(F, ty1 - ty0, m, tw, m)                  # (F, rows, i, TW, j)
         dm = np.einsum("ia,frisj,jb->abfrs", at, dy, at, optimize=True)   # A dY A^T
-        o4[:, :, p0 * tw:(p0 + ty1 - ty0) * tw] = dm.reshape(16, F, -1)
+        out[:, :, p0 * tw:(p0 + ty1 - ty0) * tw] = dm.reshape(a * a, F, -1)
     return out
-
 
 numpy = types.SimpleNamespace(
     name="numpy", im2col=im2col_numpy, col2im=col2im_numpy,

@@ -12,17 +12,18 @@
   reverse (``col2im`` is the adjoint of ``im2col``), and recomputes the columns
   only when weight gradients are requested: ``param_grads=False`` needs just
   ``W``, so it skips ``im2col``, the dW GEMM and the bias sum.
-- 3x3 stride-1 convolutions with enough channels use Winograd's minimal filtering
-  F(2x2, 3x3) (Lavin & Gray 2016): each 2x2 output tile is
-  ``A^T [(G g G^T) o (B^T d B)] A``, so the channel sum becomes 16 GEMMs
-  ``U[xi] (F, C) @ V[xi] (C, P)`` over the P tiles with 16/36 of the direct
-  multiplications.  The tile transforms and their adjoints are kernels
+- 3x3 stride-1 convolutions with enough channels and pixels use Winograd's minimal
+  filtering F(m x m, 3x3) (Lavin & Gray 2016; m = 4 by default, 2 on request): each
+  m x m output tile is ``A^T [(G g G^T) o (B^T d B)] A`` over an (m+2)^2 input tile,
+  so the channel sum becomes (m+2)^2 GEMMs ``U[xi] (F, C) @ V[xi] (C, P)`` over the
+  P tiles, with 36/144 (m = 4) or 16/36 (m = 2) of the direct multiplications.  The tile transforms and their adjoints are kernels
   (``_kernels.winograd_*``); the weight transform ``U = G g G^T`` and its adjoint
   ``dW = G^T dU G`` are einsums.  Backward runs the forward in reverse: ``dM = A dY
   A^T`` per tile, ``dU = dM V^T`` (the columns V recomputed), ``dV = U^T dM`` and
   ``dx`` = the scatter-add ``B dV B^T`` over the overlapping tiles (the input
   transform's adjoint, padding cropped).  It is exact in exact arithmetic (the
-  transforms hold only 0, +-1, +-1/2); :func:`set_conv_algorithm` chooses.
+  transforms hold small integers and fractions; float32 results differ from im2col's
+  by ~1e-6 relative for m = 4, ~1e-7 for m = 2); :func:`set_conv_algorithm` chooses.
 - Max pooling: Cython kernels (OpenMP over the N*C planes) that record the flat
   argmax of every window and scatter-add through it in backward.
 - Average pooling: vectorized over the window offsets (no per-position loop).
@@ -74,18 +75,20 @@ COL_BUFFER_BYTES = 4 * 2 ** 20
 
 _tls = threading.local()
 
-#: how 3x3 stride-1 convolutions are computed: "auto" (Winograd when the compiled
+#: how 3x3 stride-1 convolutions are computed: "auto" (Winograd F(4x4, 3x3) when the compiled
 #: kernels are built and both channel counts are at least WINOGRAD_MIN_CHANNELS),
-#: "im2col" (always columns + GEMM) or "winograd" (always, also on the NumPy twins)
-CONV_ALGORITHMS = ("auto", "im2col", "winograd")
-#: smallest channel counts and output size (pixels per image) for which "auto" picks
-#: Winograd.  Measured (1 thread, float32, batch 4): 128->128 channels at 64x64 runs
-#: forward+backward in 103 ms against 182 with im2col, 64->32 at 256x256 in 380 against
-#: 441; SqueezeNet's 32->128 at 31x31 and 64->256 at 15x15 are slower (the tile
-#: transforms cost as much as the saved multiplications when channels are few or the
-#: tiles straddle odd edges).
+#: "im2col" (always columns + GEMM), "winograd2" / "winograd4" (always F(2x2, 3x3) /
+#: F(4x4, 3x3), also on the NumPy twins)
+CONV_ALGORITHMS = ("auto", "im2col", "winograd2", "winograd4")
+#: smallest channel counts and output pixels (over the batch) for which "auto" picks
+#: Winograd F(4x4, 3x3).  Measured (2 threads, float32, forward / backward ms):
+#: 128->128 channels at 64x64, batch 4: 20 / 41 against 46 / 75 with im2col;
+#: 64->32 at 256x256: 50 / 107 against 126 / 186; but SqueezeNet's layers at batch 1
+#: (32->128 at 27x27: 0.80 / 1.13 against 0.44 / 0.81) and 64->256 at 15x15, batch 4
+#: (2.35 / 4.28 against 1.90 / 3.71) are slower: with few tiles or few channels the
+#: tile transforms cost more than the multiplications they save.
 WINOGRAD_MIN_CHANNELS = 32
-WINOGRAD_MIN_PIXELS = 32 * 32
+WINOGRAD_MIN_PIXELS = 4096
 _conv_algorithm = "auto"
 
 
@@ -162,7 +165,7 @@ def get_conv_algorithm():
 
 
 class conv_algorithm:
-    """Context manager: ``with conv_algorithm("winograd"): ...`` sets and restores."""
+    """Context manager: ``with conv_algorithm("winograd4"): ...`` sets and restores."""
 
     def __init__(self, name):
         if name not in CONV_ALGORITHMS:
@@ -177,32 +180,33 @@ class conv_algorithm:
         set_conv_algorithm(self.prev)
 
 
-def _use_winograd(C, F, kh, kw, sh, sw, ho, wo):
+def _winograd_tile(N, C, F, kh, kw, sh, sw, ho, wo):
+    """The output tile size m of the Winograd algorithm to use (2 or 4), or 0 for im2col."""
     if not (kh == kw == 3 and sh == sw == 1) or _conv_algorithm == "im2col":
-        return False
-    if _conv_algorithm == "winograd":
-        return True
-    return (min(C, F) >= WINOGRAD_MIN_CHANNELS and ho * wo >= WINOGRAD_MIN_PIXELS
-            and _kernels.KERNEL_SOURCES["winograd_input"].startswith("cython"))
+        return 0
+    if _conv_algorithm != "auto":
+        return int(_conv_algorithm[-1])
+    big = min(C, F) >= WINOGRAD_MIN_CHANNELS and N * ho * wo >= WINOGRAD_MIN_PIXELS
+    return 4 if big and _kernels.KERNEL_SOURCES["winograd_input"].startswith("cython") else 0
 
 
-def _winograd_weights(w, dt):
-    """U = G g G^T per (f, c): (F, C, 3, 3) -> (16, F, C), U[4a+b] = (G g G^T)[a, b]."""
+def _winograd_weights(w, dt, m):
+    """U = G g G^T per (f, c): (F, C, 3, 3) -> (T, F, C), U[a(m+2)+b] = (G g G^T)[a, b]."""
     F, C = w.shape[:2]
-    g = _kernels.WINOGRAD_G.astype(dt)
+    g = _kernels.WINOGRAD_MATRICES[m][1].astype(dt)
     return np.einsum("ai,fcij,bj->abfc", g, np.asarray(w, dtype=dt), g,
-                     optimize=True).reshape(16, F, C)
+                     optimize=True).reshape((m + 2) ** 2, F, C)
 
 
-def _tile_scratch(slot, K, P, dt):
-    """A (16, K, P) scratch view whose 16 (K, P) planes start 64 bytes past a multiple
-    of each other's size: planes a power of two apart map the 16 streams a tile
-    transform reads or writes onto the same cache sets (measured: the input
+def _tile_scratch(slot, T, K, P, dt):
+    """A (T, K, P) scratch view whose T (K, P) planes start 64 bytes past a multiple
+    of each other's size: planes a power of two apart map the T streams a tile
+    transform reads or writes onto the same cache sets (measured: the F(2x2) input
     transform of a 128-channel 64x64 batch of 4 took 19 ms, 3x its memory time)."""
     item = np.dtype(dt).itemsize
     stride = K * P + 64 // item
-    buf = _scratch(slot, (16 * stride,), dt)
-    return np.lib.stride_tricks.as_strided(buf, (16, K, P), (stride * item, P * item, item))
+    buf = _scratch(slot, (T * stride,), dt)
+    return np.lib.stride_tricks.as_strided(buf, (T, K, P), (stride * item, P * item, item))
 
 
 def _tile_rows(total, row_bytes):
@@ -212,24 +216,24 @@ def _tile_rows(total, row_bytes):
         yield r0, min(total, r0 + step)
 
 
-def _winograd_forward(xc, w, bc, ph, pw, out):
-    """out = conv3x3(xc, w) + b, stride 1, zero pad (ph, pw), by F(2x2, 3x3) tiles."""
+def _winograd_forward(xc, w, bc, ph, pw, out, m):
+    """out = conv3x3(xc, w) + b, stride 1, zero pad (ph, pw), by F(m x m, 3x3) tiles."""
     N, C = xc.shape[:2]
     F, ho, wo = out.shape[1:]
     dt = xc.dtype
-    th, tw = (ho + 1) // 2, (wo + 1) // 2
-    U = _winograd_weights(w, dt)
-    for r0, r1 in _tile_rows(N * th, 16 * max(C, F) * tw * dt.itemsize):
+    T, th, tw = (m + 2) ** 2, -(-ho // m), -(-wo // m)
+    U = _winograd_weights(w, dt, m)
+    for r0, r1 in _tile_rows(N * th, T * max(C, F) * tw * dt.itemsize):
         P = (r1 - r0) * tw
-        V = _tile_scratch("wino_v", C, P, dt)
-        _kernels.winograd_input(xc, ph, pw, r0, r1, out=V)            # V = B^T d B
-        M = _tile_scratch("wino_m", F, P, dt)
-        np.matmul(U, V, out=M)                                        # M[xi] = U[xi] V[xi]
-        _kernels.winograd_output(M, bc.reshape(-1), out, r0)          # Y = A^T M A + b
+        V = _tile_scratch("wino_v", T, C, P, dt)
+        _kernels.winograd_input(xc, ph, pw, r0, r1, out=V, m=m)         # V = B^T d B
+        M = _tile_scratch("wino_m", T, F, P, dt)
+        np.matmul(U, V, out=M)                                          # M[xi] = U[xi] V[xi]
+        _kernels.winograd_output(M, bc.reshape(-1), out, r0, m=m)       # Y = A^T M A + b
 
 
-def _winograd_backward(dc, xc, w, ph, pw, param_grads, input_grad):
-    """(dx or None, dW2 (F, C, 3, 3) or None) of :func:`_winograd_forward`, each step
+def _winograd_backward(dc, xc, w, ph, pw, param_grads, input_grad, m):
+    """(dx or None, dW (F, C, 3, 3) or None) of :func:`_winograd_forward`, each step
     the adjoint of a forward one, in reverse order:
       Y = A^T M A     =>  dM = A dY A^T           (output transform / its adjoint)
       M = U V         =>  dU = dM V^T,  dV = U^T dM
@@ -239,26 +243,27 @@ def _winograd_backward(dc, xc, w, ph, pw, param_grads, input_grad):
     F = w.shape[0]
     ho, wo = dc.shape[2:]
     dt = xc.dtype
-    th, tw = (ho + 1) // 2, (wo + 1) // 2
-    U = _winograd_weights(w, dt)
-    dU = np.zeros((16, F, C), dtype=dt) if param_grads else None
+    T, th, tw = (m + 2) ** 2, -(-ho // m), -(-wo // m)
+    U = _winograd_weights(w, dt, m)
+    dU = np.zeros((T, F, C), dtype=dt) if param_grads else None
     dx = np.zeros((N, C, H, W), dtype=dt) if input_grad else None   # tiles overlap: add
-    for r0, r1 in _tile_rows(N * th, 16 * max(C, F) * tw * dt.itemsize):
+    for r0, r1 in _tile_rows(N * th, T * max(C, F) * tw * dt.itemsize):
         P = (r1 - r0) * tw
-        dM = _tile_scratch("wino_m", F, P, dt)
-        _kernels.winograd_output_adjoint(dc, r0, r1, out=dM)
+        dM = _tile_scratch("wino_m", T, F, P, dt)
+        _kernels.winograd_output_adjoint(dc, r0, r1, out=dM, m=m)
         if param_grads:
-            V = _tile_scratch("wino_v", C, P, dt)
-            _kernels.winograd_input(xc, ph, pw, r0, r1, out=V)
+            V = _tile_scratch("wino_v", T, C, P, dt)
+            _kernels.winograd_input(xc, ph, pw, r0, r1, out=V, m=m)
             dU += np.matmul(dM, V.transpose(0, 2, 1))
         if input_grad:
-            dV = _tile_scratch("wino_dv", C, P, dt)
+            dV = _tile_scratch("wino_dv", T, C, P, dt)
             np.matmul(U.transpose(0, 2, 1), dM, out=dV)
-            _kernels.winograd_input_adjoint(dV, dx, ph, pw, r0)
+            _kernels.winograd_input_adjoint(dV, dx, ph, pw, r0, m=m)
     dw = None
     if param_grads:
-        g = _kernels.WINOGRAD_G.astype(dt)
-        dw = np.einsum("ai,abfc,bj->fcij", g, dU.reshape(4, 4, F, C), g, optimize=True)
+        g = _kernels.WINOGRAD_MATRICES[m][1].astype(dt)
+        dw = np.einsum("ai,abfc,bj->fcij", g, dU.reshape(m + 2, m + 2, F, C), g,
+                       optimize=True)
     return dx, dw
 
 
@@ -289,8 +294,9 @@ def conv_forward(x, w, b, conv_param=None):
         o3 = _view(out, (N, F, ho * wo))
         np.matmul(w2, xc.reshape(N, C, H * W), out=o3)
         o3 += bc
-    elif _use_winograd(C, F, kh, kw, sh, sw, ho, wo):
-        _winograd_forward(xc, w, bc, ph, pw, out)
+    elif _winograd_tile(N, C, F, kh, kw, sh, sw, ho, wo):
+        _winograd_forward(xc, w, bc, ph, pw, out,
+                          _winograd_tile(N, C, F, kh, kw, sh, sw, ho, wo))
     else:
         K = C * kh * kw
         for n0, n1, r0, r1 in _tiles(N, ho, K * wo * dt.itemsize):
@@ -340,8 +346,9 @@ def conv_backward(dout, cache, param_grads=True, input_grad=True):
             x3 = xc.reshape(N, C, H * W)
             for n in range(N):
                 dw2 += d3[n] @ x3[n].T                            # dW2 = sum_n dout_n x_n^T
-    elif _use_winograd(C, F, kh, kw, sh, sw, ho, wo):
-        dx, dw4 = _winograd_backward(dc, xc, w, ph, pw, param_grads, input_grad)
+    elif _winograd_tile(N, C, F, kh, kw, sh, sw, ho, wo):
+        dx, dw4 = _winograd_backward(dc, xc, w, ph, pw, param_grads, input_grad,
+                                     _winograd_tile(N, C, F, kh, kw, sh, sw, ho, wo))
         if param_grads:
             dw2 = dw4.reshape(F, C * kh * kw)
     else:

@@ -206,14 +206,16 @@ def test_big_conv_is_tiled_within_the_buffer_cap(monkeypatch):
 
 
 # ----------------------------------------------------------------- Winograd F(2x2, 3x3)
+@pytest.mark.parametrize("algo", ["winograd2", "winograd4"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_winograd_conv_matches_naive(dtype):
-    """The Winograd path equals the reference conv: odd and even sizes (tiles that
+def test_winograd_conv_matches_naive(dtype, algo):
+    """The Winograd paths equal the reference conv: odd and even sizes (tiles that
     overhang the edge), pads 0-2, batches, and the input-only / weight-only backward."""
     rng = np.random.default_rng(11)
     tol = 1e-10 if dtype == np.float64 else 2e-5
     for (N, C, F, H, W), pad in itertools.product(
-            [(1, 3, 4, 5, 6), (3, 2, 5, 7, 9), (2, 4, 3, 3, 4)], [0, 1, 2, (1, 0)]):
+            [(1, 3, 4, 5, 6), (3, 2, 5, 7, 9), (2, 4, 3, 3, 4), (1, 2, 3, 11, 10)],
+            [0, 1, 2, (1, 0)]):
         p = {"stride": 1, "pad": pad}
         x = rng.standard_normal((N, C, H, W)).astype(dtype)
         w = rng.standard_normal((F, C, 3, 3)).astype(dtype)
@@ -222,7 +224,7 @@ def test_winograd_conv_matches_naive(dtype):
                                              b.astype(np.float64), p)
         dout = rng.standard_normal(ref.shape).astype(dtype)
         want = layers.conv_backward(dout.astype(np.float64), ref_cache)
-        with fl.conv_algorithm("winograd"):
+        with fl.conv_algorithm(algo):
             out, cache = fl.conv_forward(x, w, b, p)
             grads = fl.conv_backward(dout, cache)
             dx_only = fl.conv_backward(dout, cache, param_grads=False)
@@ -236,20 +238,23 @@ def test_winograd_conv_matches_naive(dtype):
         assert rel_error(params_only[2], want[2]) < tol
 
 
+@pytest.mark.parametrize("m", [2, 4])
 @pytest.mark.parametrize("cap_tile_rows", [1, 2, 5])
-def test_winograd_chunks_of_tile_rows_equal_one_pass(monkeypatch, cap_tile_rows):
+def test_winograd_chunks_of_tile_rows_equal_one_pass(monkeypatch, cap_tile_rows, m):
     """With a tiny buffer the tiles run in chunks of tile rows that cross image
     boundaries; the scatter-add of dx must add up across chunks."""
     rng = np.random.default_rng(12)
-    x, w, b = rng.standard_normal((3, 4, 9, 8)), rng.standard_normal((5, 4, 3, 3)), \
+    x, w, b = rng.standard_normal((3, 4, 17, 8)), rng.standard_normal((5, 4, 3, 3)), \
         rng.standard_normal(5)
     p = {"stride": 1, "pad": 1}
-    with fl.conv_algorithm("winograd"):
+    T, rows, tw = (m + 2) ** 2, 3 * -(-17 // m), -(-8 // m)
+    with fl.conv_algorithm(f"winograd{m}"):
         out, cache = fl.conv_forward(x, w, b, p)
         dout = rng.standard_normal(out.shape)
         grads = fl.conv_backward(dout, cache)
-        monkeypatch.setattr(fl, "COL_BUFFER_BYTES", cap_tile_rows * 16 * 5 * 4 * 8)
-        assert len(list(fl._tile_rows(3 * 5, 16 * 5 * 4 * 8))) == -(-15 // cap_tile_rows)
+        row_bytes = T * 5 * tw * 8
+        monkeypatch.setattr(fl, "COL_BUFFER_BYTES", cap_tile_rows * row_bytes)
+        assert len(list(fl._tile_rows(rows, row_bytes))) == -(-rows // cap_tile_rows)
         out_t, cache_t = fl.conv_forward(x, w, b, p)
         grads_t = fl.conv_backward(dout, cache_t)
     assert rel_error(out_t, out) < 1e-12
@@ -262,21 +267,25 @@ def test_conv_algorithm_switch():
     unknown names list the choices; the context manager restores the setting."""
     from minicnn import _kernels
     compiled = _kernels.KERNEL_SOURCES["winograd_input"].startswith("cython")
+    tile = fl._winograd_tile
     assert fl.get_conv_algorithm() == "auto"
-    assert fl._use_winograd(128, 128, 3, 3, 1, 1, 64, 64) == compiled
-    assert not fl._use_winograd(16, 64, 3, 3, 1, 1, 55, 55)         # too few channels
-    assert not fl._use_winograd(64, 256, 3, 3, 1, 1, 13, 13)        # too small
-    assert not fl._use_winograd(128, 128, 3, 3, 2, 2, 64, 64)       # stride 2
-    assert not fl._use_winograd(128, 128, 5, 5, 1, 1, 64, 64)
-    with fl.conv_algorithm("winograd"):
-        assert fl._use_winograd(2, 2, 3, 3, 1, 1, 3, 3)
+    assert tile(4, 128, 128, 3, 3, 1, 1, 64, 64) == (4 if compiled else 0)
+    assert tile(1, 64, 32, 3, 3, 1, 1, 256, 256) == (4 if compiled else 0)
+    assert tile(8, 16, 64, 3, 3, 1, 1, 55, 55) == 0                # too few channels
+    assert tile(1, 32, 128, 3, 3, 1, 1, 27, 27) == 0               # too few tiles
+    assert tile(4, 128, 128, 3, 3, 2, 2, 64, 64) == 0              # stride 2
+    assert tile(4, 128, 128, 5, 5, 1, 1, 64, 64) == 0
+    with fl.conv_algorithm("winograd2"):
+        assert tile(1, 2, 2, 3, 3, 1, 1, 3, 3) == 2
         with fl.conv_algorithm("im2col"):
-            assert not fl._use_winograd(128, 128, 3, 3, 1, 1, 64, 64)
-        assert fl.get_conv_algorithm() == "winograd"
+            assert tile(4, 128, 128, 3, 3, 1, 1, 64, 64) == 0
+        assert fl.get_conv_algorithm() == "winograd2"
+    with fl.conv_algorithm("winograd4"):
+        assert tile(1, 2, 2, 3, 3, 1, 1, 3, 3) == 4
     assert fl.get_conv_algorithm() == "auto"
-    with pytest.raises(ValueError, match="auto, im2col, winograd"):
+    with pytest.raises(ValueError, match="auto, im2col, winograd2, winograd4"):
         fl.set_conv_algorithm("fft")
-    with pytest.raises(ValueError, match="auto, im2col, winograd"):
+    with pytest.raises(ValueError, match="auto, im2col, winograd2, winograd4"):
         fl.conv_algorithm("direct")
 
 

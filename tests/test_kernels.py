@@ -388,30 +388,33 @@ def test_reflect_pad_parallel_planes_match_twin(threads):
 
 # ----------------------------------------------------------------- Winograd transforms
 WINO_CASES = [((2, 3, 7, 9), 1, (0, None)), ((1, 2, 6, 6), 0, (0, None)),
-              ((3, 4, 5, 8), 1, (1, 7)), ((2, 3, 4, 4), 2, (2, 3)), ((2, 1, 3, 5), (1, 0), (0, 2))]
+              ((3, 4, 5, 8), 1, (1, 5)), ((2, 3, 4, 4), 2, (2, 3)), ((2, 1, 3, 5), (1, 0), (0, 2)),
+              ((2, 2, 13, 11), 1, (1, 7))]
 
 
-def _direct_input_tiles(x, ph, pw, row0, row1):
+def _direct_input_tiles(x, ph, pw, row0, row1, m):
     """B^T d B of every tile by loops over tiles (the definition)."""
     N, C, H, W = x.shape
-    th, tw = (H + 2 * ph - 1) // 2, (W + 2 * pw - 1) // 2
-    xp = np.zeros((N, C, 2 * th + 2, 2 * tw + 2))
-    xp[:, :, ph:ph + H, pw:pw + W] = x[:, :, :2 * th + 2 - ph, :2 * tw + 2 - pw]
-    bt = _kernels.WINOGRAD_BT
-    V = np.zeros((16, C, (row1 - row0) * tw))
+    th, tw = -(-(H + 2 * ph - 2) // m), -(-(W + 2 * pw - 2) // m)
+    xp = np.zeros((N, C, m * th + 2 + H, m * tw + 2 + W))
+    xp[:, :, ph:ph + H, pw:pw + W] = x
+    bt = _kernels.WINOGRAD_MATRICES[m][0]
+    a = m + 2
+    V = np.zeros((a * a, C, (row1 - row0) * tw))
     for r in range(row0, row1):
         n, ty = divmod(r, th)
         for tx in range(tw):
             for c in range(C):
-                d = xp[n, c, 2 * ty:2 * ty + 4, 2 * tx:2 * tx + 4]
+                d = xp[n, c, m * ty:m * ty + a, m * tx:m * tx + a]
                 V[:, c, (r - row0) * tw + tx] = (bt @ d @ bt.T).ravel()
     return V
 
 
+@pytest.mark.parametrize("m", [2, 4])
 @pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape,pad,rows", WINO_CASES)
-def test_winograd_transforms_and_their_adjoints(impl, dtype, shape, pad, rows):
+def test_winograd_transforms_and_their_adjoints(impl, dtype, shape, pad, rows, m):
     """winograd_input equals the tile-by-tile definition; each adjoint passes the
     dot-product test <T(a), b> == <a, T^T(b)>, on a range of tile rows."""
     K = kernels(impl)
@@ -420,40 +423,41 @@ def test_winograd_transforms_and_their_adjoints(impl, dtype, shape, pad, rows):
     x = rng.standard_normal(shape).astype(dtype)
     N, C, H, W = shape
     ho, wo = H + 2 * ph - 2, W + 2 * pw - 2
-    th, tw = (ho + 1) // 2, (wo + 1) // 2
-    row0, row1 = rows[0], N * th if rows[1] is None else rows[1]
+    th, tw, T = -(-ho // m), -(-wo // m), (m + 2) ** 2
+    row0, row1 = min(rows[0], N * th), N * th if rows[1] is None else min(rows[1], N * th)
     tol = 1e-5 if dtype == np.float32 else 1e-12
-    V = K.winograd_input(x, ph, pw, row0, row1)
-    assert V.shape == (16, C, (row1 - row0) * tw) and V.dtype == dtype
-    np.testing.assert_allclose(V, _direct_input_tiles(x.astype(np.float64), ph, pw, row0, row1),
-                               rtol=tol, atol=tol)
+    V = K.winograd_input(x, ph, pw, row0, row1, m=m)
+    assert V.shape == (T, C, (row1 - row0) * tw) and V.dtype == dtype
+    np.testing.assert_allclose(V, _direct_input_tiles(x.astype(np.float64), ph, pw, row0, row1,
+                                                      m), rtol=tol, atol=tol * 10)
     g = rng.standard_normal(V.shape).astype(dtype)
     dx = np.zeros_like(x)
-    assert K.winograd_input_adjoint(g, dx, ph, pw, row0) is dx
+    assert K.winograd_input_adjoint(g, dx, ph, pw, row0, m=m) is dx
     assert np.isclose(np.sum(V.astype(np.float64) * g), np.sum(x.astype(np.float64) * dx),
-                      rtol=tol, atol=tol)
+                      rtol=tol, atol=tol * 10)
     F = 3
-    M = rng.standard_normal((16, F, V.shape[2])).astype(dtype)
+    M = rng.standard_normal((T, F, V.shape[2])).astype(dtype)
     out = np.zeros((N, F, ho, wo), dtype)
-    K.winograd_output(M, np.zeros(F, dtype), out, row0)
+    K.winograd_output(M, np.zeros(F, dtype), out, row0, m=m)
     dout = rng.standard_normal(out.shape).astype(dtype)
-    dM = K.winograd_output_adjoint(dout, row0, row1)
+    dM = K.winograd_output_adjoint(dout, row0, row1, m=m)
     assert dM.shape == M.shape and dM.dtype == dtype
     assert np.isclose(np.sum(out.astype(np.float64) * dout), np.sum(M.astype(np.float64) * dM),
-                      rtol=tol, atol=tol)
+                      rtol=tol, atol=tol * 10)
     bias = rng.standard_normal(F).astype(dtype)
     out_b = np.zeros_like(out)
-    K.winograd_output(M, bias, out_b, row0)
+    K.winograd_output(M, bias, out_b, row0, m=m)
     written = np.zeros(out.shape, bool)                 # the pixels of rows [row0, row1)
     for r in range(row0, row1):
         n, ty = divmod(r, th)
-        written[n, :, 2 * ty:2 * ty + 2] = True
+        written[n, :, m * ty:m * ty + m] = True
     np.testing.assert_allclose(out_b - out, np.where(written, bias[:, None, None], 0),
                                rtol=tol, atol=tol)
 
 
+@pytest.mark.parametrize("m", [2, 4])
 @pytest.mark.parametrize("threads", [1, 2, 3])
-def test_winograd_kernels_match_twins(threads):
+def test_winograd_kernels_match_twins(threads, m):
     """Cython transforms equal the NumPy twins (to round-off) on any thread count,
     with output planes spaced apart (as fast_layers allocates them)."""
     kernels("cython")
@@ -461,27 +465,30 @@ def test_winograd_kernels_match_twins(threads):
     mod = importlib.import_module("minicnn._winograd")
     twin, cy = both()
     rng = np.random.default_rng(threads)
-    x = rng.standard_normal((2, 5, 9, 7))
+    x = rng.standard_normal((2, 5, 17, 15))
+    T, th, tw = (m + 2) ** 2, -(-17 // m), -(-15 // m)
+    P = (2 * th - 1) * tw                                   # tile rows 1 .. 2 th
     try:
         mod.set_num_threads(threads)
         mod._set_min_work("WINO_MIN_WORK", 0)
-        spaced = np.zeros((16, 5 * 8 * 4 + 3))[:, :5 * 8 * 4].reshape(16, 5, 32)
-        V = cy.winograd_input(x, 1, 1, 1, 9, out=spaced)
+        spaced = np.zeros((T, 5 * P + 3))[:, :5 * P].reshape(T, 5, P)
+        V = cy.winograd_input(x, 1, 1, 1, 2 * th, out=spaced, m=m)
         assert V is spaced
-        np.testing.assert_allclose(V, twin.winograd_input(x, 1, 1, 1, 9), rtol=1e-13, atol=1e-13)
+        np.testing.assert_allclose(V, twin.winograd_input(x, 1, 1, 1, 2 * th, m=m),
+                                   rtol=1e-13, atol=1e-12)
         a, b = np.zeros_like(x), np.zeros_like(x)
-        cy.winograd_input_adjoint(V, a, 1, 1, 1)
-        twin.winograd_input_adjoint(V, b, 1, 1, 1)
-        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
-        dout = rng.standard_normal((2, 5, 9, 7))
-        np.testing.assert_allclose(cy.winograd_output_adjoint(dout, 2, 10),
-                                   twin.winograd_output_adjoint(dout, 2, 10), rtol=1e-13,
-                                   atol=1e-13)
-        o1, o2 = np.zeros((2, 5, 9, 7)), np.zeros((2, 5, 9, 7))
+        cy.winograd_input_adjoint(V, a, 1, 1, 1, m=m)
+        twin.winograd_input_adjoint(V, b, 1, 1, 1, m=m)
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-11)
+        dout = rng.standard_normal((2, 5, 17, 15))
+        np.testing.assert_allclose(cy.winograd_output_adjoint(dout, 1, 2 * th, m=m),
+                                   twin.winograd_output_adjoint(dout, 1, 2 * th, m=m),
+                                   rtol=1e-13, atol=1e-12)
+        o1, o2 = np.zeros((2, 5, 17, 15)), np.zeros((2, 5, 17, 15))
         bias = rng.standard_normal(5)
-        cy.winograd_output(V, bias, o1, 1)
-        twin.winograd_output(V, bias, o2, 1)
-        np.testing.assert_allclose(o1, o2, rtol=1e-12, atol=1e-12)
+        cy.winograd_output(V, bias, o1, 1, m=m)
+        twin.winograd_output(V, bias, o2, 1, m=m)
+        np.testing.assert_allclose(o1, o2, rtol=1e-12, atol=1e-11)
     finally:
         mod.set_num_threads(0)
         mod._set_min_work("WINO_MIN_WORK", mod._DEFAULT_MIN_WORK[0])
@@ -505,6 +512,10 @@ def test_winograd_kernels_reject_bad_arguments(impl):
         K.winograd_input_adjoint(np.zeros((16, 3, 9)), np.zeros_like(x), 1, 1)
     with pytest.raises(ValueError, match="does not match"):
         K.winograd_output(np.zeros((16, 2, 5)), np.zeros(2), np.zeros((1, 2, 6, 6)))
+    with pytest.raises(ValueError, match="does not match"):
+        K.winograd_output(np.zeros((16, 2, 2)), np.zeros(2), np.zeros((1, 2, 4, 4)), m=4)
+    with pytest.raises(ValueError, match="m must be 2 or 4"):
+        K.winograd_input(x, 1, 1, m=3)
 
 
 # ----------------------------------------------------------------- backend selection

@@ -39,16 +39,16 @@ def _conv(stride, pad, kshape, xshape, conv=layers):
     return make, fwd, conv.conv_backward
 
 
-def _winograd_conv(pad, xshape):
-    """fast_layers' conv forced onto the Winograd F(2x2, 3x3) path (odd sizes: edge tiles)."""
+def _winograd_conv(m, pad, xshape):
+    """fast_layers' conv forced onto the Winograd F(m x m, 3x3) path (odd sizes: edge tiles)."""
     make, fwd, bwd = _conv(1, pad, (3, 3), xshape, conv=fast_layers)
 
     def forward(x, w, b):
-        with fast_layers.conv_algorithm("winograd"):
+        with fast_layers.conv_algorithm(f"winograd{m}"):
             return fwd(x, w, b)
 
     def backward(dout, cache):
-        with fast_layers.conv_algorithm("winograd"):
+        with fast_layers.conv_algorithm(f"winograd{m}"):
             return bwd(dout, cache)
     return make, forward, backward
 
@@ -72,8 +72,10 @@ SPECS = {
     "conv_1x1": _conv(1, 0, (1, 1), (2, 3, 4, 3)),
     "fast_conv_3x3_s2_p1": _conv(2, 1, (3, 3), (2, 3, 7, 6), conv=fast_layers),
     "fast_conv_1x1": _conv(1, 0, (1, 1), (2, 3, 4, 5), conv=fast_layers),
-    "winograd_conv_3x3_p1": _winograd_conv(1, (2, 3, 5, 6)),
-    "winograd_conv_3x3_p0": _winograd_conv(0, (2, 2, 7, 6)),
+    "winograd2_conv_3x3_p1": _winograd_conv(2, 1, (2, 3, 5, 6)),
+    "winograd2_conv_3x3_p0": _winograd_conv(2, 0, (2, 3, 7, 6)),
+    "winograd4_conv_3x3_p1": _winograd_conv(4, 1, (2, 3, 7, 6)),
+    "winograd4_conv_3x3_p0": _winograd_conv(4, 0, (1, 2, 9, 11)),
     "max_pool_2x2_s2": _pool("max", (2, 2), 2, 0, False, (2, 3, 4, 6)),
     "max_pool_3x3_s2_ceil": _pool("max", (3, 3), 2, 0, True, (2, 2, 6, 7)),
     "max_pool_3x2_s1_pad1": _pool("max", (3, 2), 1, 1, False, (1, 2, 5, 4)),

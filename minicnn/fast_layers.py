@@ -480,6 +480,13 @@ max_pool_backward_fast = max_pool_backward
 # --------------------------------------------------------------------------- transformer layers
 # Fast twins of minicnn.transformer_layers (same signatures and caches' meaning),
 # used by the fast style transfer network; tested equal to the readable ones.
+def _row_strips(rows, row_bytes):
+    """Strips [a, e) of ``rows`` rows whose buffers fit COL_BUFFER_BYTES (>= 1 row)."""
+    step = max(1, COL_BUFFER_BYTES // max(row_bytes, 1))
+    for a in range(0, rows, step):
+        yield a, min(rows, a + step)
+
+
 def conv_few_outputs_forward(x, w, b):
     """Stride-1 unpadded convolution with few outputs F (the 9x9 C -> 3 output conv
     of the style transformer) as a tap GEMM plus a col2im.
@@ -494,7 +501,10 @@ def conv_few_outputs_forward(x, w, b):
 
     the shifted sum of the taps is exactly the scatter-add of col2im (whose
     output crop drops what falls outside).  Z has F*KH*KW rows (243 for F = 3,
-    9x9) where the im2col of x would have C*KH*KW (2592 for C = 32).
+    9x9) where the im2col of x would have C*KH*KW (2592 for C = 32).  Z is made
+    for strips of input rows that fit :data:`COL_BUFFER_BYTES` (each strip's
+    taps added where they land), so it stays in cache between the GEMM and col2im
+    (a 512x384 image's whole Z is 198 MB).
     cache: (x, Wf, w.shape, b.dtype).
     """
     if x.ndim != 4 or w.ndim != 4 or w.shape[1] != x.shape[1]:
@@ -509,13 +519,15 @@ def conv_few_outputs_forward(x, w, b):
     xc = np.ascontiguousarray(x, dtype=dt)
     wf = np.ascontiguousarray(np.asarray(w, dtype=dt)[:, :, ::-1, ::-1]
                               .transpose(0, 2, 3, 1).reshape(F * KH * KW, C))
-    out = np.empty((N, F, Ho, Wo), dtype=dt)
+    out = np.zeros((N, F, Ho, Wo), dtype=dt)
     x3 = xc.reshape(N, C, Hp * Wp)
     for n in range(N):
-        z = _scratch("taps", (1, F * KH * KW, Hp * Wp), dt)
-        np.matmul(wf, x3[n], out=z[0])                              # Z = Wf x[n]
-        _kernels.col2im(z, (1, F, Ho, Wo), KH, KW, 1, 1, KH - 1, KW - 1,
-                        out=out[n:n + 1], accumulate=False)         # shifted sum of taps
+        for a, e in _row_strips(Hp, F * KH * KW * Wp * dt.itemsize):
+            # the taps of input rows [a, e) land on output rows a-KH+1 .. e-1: add them
+            z = _scratch("taps", (1, F * KH * KW, (e - a) * Wp), dt)
+            np.matmul(wf, x3[n, :, a * Wp:e * Wp], out=z[0])            # Z = Wf x[n]
+            _kernels.col2im(z, (1, F, Ho, Wo), KH, KW, 1, 1, KH - 1, KW - 1, row0=a,
+                            out=out[n:n + 1], accumulate=True)          # shifted sum of taps
     out += np.asarray(b, dtype=dt).reshape(1, F, 1, 1)
     if out.dtype != x.dtype:
         out = out.astype(x.dtype)
@@ -540,10 +552,12 @@ def conv_few_outputs_backward(dout, cache):
     x3 = xc.reshape(N, C, Hp * Wp)
     dx3 = _view(dx, (N, C, Hp * Wp))
     for n in range(N):
-        dz = _scratch("taps", (1, F * KH * KW, Hp * Wp), dt)
-        _kernels.im2col(dc[n:n + 1], KH, KW, 1, 1, KH - 1, KW - 1, out=dz)   # dZ = im2col(dout)
-        np.matmul(wf.T, dz[0], out=dx3[n])                                    # dx = Wf^T dZ
-        dwf += dz[0] @ x3[n].T                                                # dWf += dZ x^T
+        for a, e in _row_strips(Hp, F * KH * KW * Wp * dt.itemsize):
+            dz = _scratch("taps", (1, F * KH * KW, (e - a) * Wp), dt)
+            _kernels.im2col(dc[n:n + 1], KH, KW, 1, 1, KH - 1, KW - 1, a, e,
+                            out=dz)                                   # dZ = im2col(dout)
+            np.matmul(wf.T, dz[0], out=dx3[n, :, a * Wp:e * Wp])      # dx = Wf^T dZ
+            dwf += dz[0] @ x3[n, :, a * Wp:e * Wp].T                  # dWf += dZ x^T
     dw = dwf.reshape(F, KH, KW, C)[:, ::-1, ::-1].transpose(0, 3, 1, 2)
     db = dc.sum(axis=(0, 2, 3)).astype(b_dtype, copy=False)
     return dx, np.ascontiguousarray(dw), db

@@ -218,6 +218,24 @@ def test_conv_few_outputs_equals_the_im2col_conv(rng):
         np.testing.assert_allclose(mine, theirs, atol=1e-10)
 
 
+@pytest.mark.parametrize("strip_rows", [1, 3, 7])
+def test_fast_conv_few_outputs_in_row_strips_equals_the_reference(rng, monkeypatch, strip_rows):
+    """With a small buffer the fast few-outputs conv makes its taps for strips of input
+    rows (each strip's taps added where they land) and must equal the reference."""
+    from minicnn import fast_layers as fl
+    x, w, b = rng.standard_normal((2, 4, 16, 13)), rng.standard_normal((3, 4, 9, 9)), \
+        rng.standard_normal(3)
+    ref, ref_cache = tl.conv_few_outputs_forward(x, w, b)
+    dout = rng.standard_normal(ref.shape)
+    want = tl.conv_few_outputs_backward(dout, ref_cache)
+    monkeypatch.setattr(fl, "COL_BUFFER_BYTES", strip_rows * 3 * 81 * 13 * 8)
+    assert len(list(fl._row_strips(16, 3 * 81 * 13 * 8))) == -(-16 // strip_rows)
+    out, cache = fl.conv_few_outputs_forward(x, w, b)
+    np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-11)
+    for mine, theirs in zip(fl.conv_few_outputs_backward(dout, cache), want):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-12, atol=1e-10)
+
+
 def test_upsample_is_nearest_neighbour(rng):
     x = rng.standard_normal((1, 2, 3, 4))
     out, _ = tl.upsample_nearest_forward(x, 2)

@@ -141,6 +141,13 @@ def test_time_limit_off_the_main_thread(tmp_path):
     t.start()
     t.join(20)
     assert box["r"]["content_loss"].status == FAIL
+    # the endless loop is stopped, not abandoned: a spinning thread would hold a core
+    # and half the GIL for the rest of the process
+    deadline = time.perf_counter() + 5
+    while time.perf_counter() < deadline and any(
+            th.name == "minicnn-grade" for th in threading.enumerate()):
+        time.sleep(0.05)
+    assert not [th for th in threading.enumerate() if th.name == "minicnn-grade"]
 
 
 def test_syntax_error_fails_every_function_with_the_line(tmp_path):

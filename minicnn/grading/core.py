@@ -270,12 +270,27 @@ class Context:
 
 
 # --------------------------------------------------------------------------- time limits
+def _stop_thread(thread, wait=1.0):
+    """Raise TimeLimitExceeded inside ``thread`` (at its next bytecode) and wait up to
+    ``wait`` seconds for it to end.  Returns whether it ended."""
+    import ctypes
+    set_async = ctypes.pythonapi.PyThreadState_SetAsyncExc
+    set_async.argtypes = [ctypes.c_ulong, ctypes.py_object]
+    if set_async(thread.ident, TimeLimitExceeded) > 1:          # never more than one
+        set_async(thread.ident, None)
+    thread.join(wait)
+    return not thread.is_alive()
+
+
 def run_with_time_limit(fn, seconds):
     """Run ``fn()`` and return its value; raise TimeLimitExceeded after ``seconds``.
 
     On the main thread (POSIX) a SIGALRM timer interrupts the Python code where
-    it is (NumPy calls finish first).  Elsewhere ``fn`` runs in a daemon thread
-    that is abandoned when the time is up (its result is ignored).
+    it is (NumPy calls finish first).  Elsewhere ``fn`` runs in a daemon thread;
+    when the time is up, TimeLimitExceeded is raised inside that thread too
+    (``PyThreadState_SetAsyncExc``: it stops at the next Python bytecode, so an
+    endless student loop does not keep a core and the GIL busy for the rest of the
+    process; a long NumPy call ends first), and its result is ignored.
     """
     if seconds is None or seconds <= 0:
         return fn()
@@ -301,6 +316,7 @@ def run_with_time_limit(fn, seconds):
     t.start()
     t.join(seconds)
     if t.is_alive():
+        _stop_thread(t)
         raise TimeLimitExceeded(f"time limit of {seconds:g} s exceeded")
     if "error" in box:
         raise box["error"]

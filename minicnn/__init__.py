@@ -97,6 +97,9 @@ def show_config(file=None):
     describe = getattr(_kernels, "describe", None)
     if callable(describe):
         lines.append(describe())
+    from .fast_layers import get_conv_algorithm
+    lines.append(f"3x3 stride-1 convolutions: {get_conv_algorithm()} "
+                 "(minicnn.fast_layers.set_conv_algorithm)")
     lines.append(f"weights: {_weights_in_use()}")
     from .data import available_images, data_dir
     root = data_dir()

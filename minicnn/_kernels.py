@@ -747,19 +747,20 @@ def tune_malloc(trim_threshold=512 << 20, mmap_threshold=32 << 20):
 
 def describe():
     """One line per kernel: where it comes from, plus the OpenMP thread count."""
-    lines = [f"  {k:17s} {KERNEL_SOURCES[k]}" for k in KERNEL_NAMES]
+    width = max(map(len, KERNEL_NAMES + ("OpenMP threads",)))
+    lines = [f"  {k:{width}s} {KERNEL_SOURCES[k]}" for k in KERNEL_NAMES]
     if BACKEND == "numpy":
-        lines.append("  OpenMP threads    (unused)")
+        lines.append(f"  {'OpenMP threads':{width}s} (unused)")
     else:
         waits = os.environ.get("OMP_WAIT_POLICY") or (
             f"GOMP_SPINCOUNT={os.environ['GOMP_SPINCOUNT']}" if "GOMP_SPINCOUNT" in os.environ
             else "busy-wait (libgomp loaded before minicnn)" if THREADS_NOTE
             else "passive (set by minicnn)")
-        lines.append(f"  OpenMP threads    {get_num_threads()}, wait policy {waits}")
+        lines.append(f"  {'OpenMP threads':{width}s} {get_num_threads()}, wait policy {waits}")
         if THREADS_NOTE and get_num_threads() == 1:
             lines.append(f"  ({THREADS_NOTE})")
-    lines.append("  malloc            " + ("tuned (tune_malloc)" if MALLOC_TUNED else
-                                         "glibc defaults (see _kernels.tune_malloc)"))
+    lines.append(f"  {'malloc':{width}s} " + ("tuned (tune_malloc)" if MALLOC_TUNED else
+                                               "glibc defaults (see _kernels.tune_malloc)"))
     return "kernels:\n" + "\n".join(lines)
 
 

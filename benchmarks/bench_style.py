@@ -8,6 +8,10 @@ Each block runs each side in its own fresh process (``--side minicnn`` and
 ``--side torch``, one after the other, never side by side), so neither side's
 threads, allocator state or caches affect the other; 2 threads, set before NumPy
 and torch are imported; medians reported, and the ratio minicnn / PyTorch.
+``--rounds R`` alternates the sides R times (minicnn, torch, minicnn, ...) and
+reports the median of each side and the median (and range) of the R per-round
+ratios: on a shared virtual machine the speed of the whole machine drifts by
+20-30% over minutes, which moves a single pair's ratio as much.
 
 Blocks:
 
@@ -316,6 +320,10 @@ def main(argv=None):
     parser.add_argument("--only", default=None,
                         help=f"comma-separated blocks ({', '.join(BLOCKS)})")
     parser.add_argument("--repeats", type=int, default=1, help="timed runs per side (median)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="alternate the two sides this many times (fresh processes "
+                             "each); report the medians over rounds and the median of "
+                             "the per-round ratios (a shared machine drifts in speed)")
     parser.add_argument("--iterations", type=int, default=200)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch peer")
@@ -334,17 +342,32 @@ def main(argv=None):
         return 0
     has_torch = not args.no_torch and ctx.torch() is not None
     results = []
-    print(f"threads={args.threads} repeats={args.repeats} (each side in its own process)")
+    print(f"threads={args.threads} repeats={args.repeats} rounds={args.rounds} "
+          f"(each side in its own process)")
     for name in names:
-        rows = run_side(name, "minicnn", args)
-        if has_torch and name in PEERED:
-            for row, peer in zip(rows, run_side(name, "torch", args)):
-                row["peer_seconds"] = peer["seconds"]
-                row["ratio"] = row["seconds"] / peer["seconds"]
+        rows, peered = None, has_torch and name in PEERED
+        for _ in range(max(1, args.rounds)):                 # minicnn, torch, minicnn, ...
+            mine = run_side(name, "minicnn", args)
+            theirs = run_side(name, "torch", args) if peered else [{}] * len(mine)
+            if rows is None:
+                rows = [dict(r, rounds=[]) for r in mine]
+            for row, m, t in zip(rows, mine, theirs):
+                row["rounds"].append({"seconds": m["seconds"],
+                                      "peer_seconds": t.get("seconds")})
+        for row in rows:
+            rs = row["rounds"]
+            row["seconds"] = float(np.median([r["seconds"] for r in rs]))
+            if peered:
+                row["peer_seconds"] = float(np.median([r["peer_seconds"] for r in rs]))
+                row["ratio"] = float(np.median([r["seconds"] / r["peer_seconds"] for r in rs]))
+                row["ratio_range"] = (min(r["seconds"] / r["peer_seconds"] for r in rs),
+                                      max(r["seconds"] / r["peer_seconds"] for r in rs))
         for row in rows:
             results.append(row)
             peer = row.get("peer_seconds")
             ratio = f"  PyTorch {peer:.2f} s  ratio {row['ratio']:.2f}" if peer else ""
+            if peer and len(row["rounds"]) > 1:
+                ratio += " (rounds {:.2f}-{:.2f})".format(*row["ratio_range"])
             note = f"  [{row['note']}]" if row.get("note") else ""
             print(f"{row['block']:16s} {row['seconds']:8.3f} s{ratio}  {row['what']}{note}",
                   flush=True)

@@ -148,14 +148,18 @@ def _tiles(n, ho, row_bytes, cap=None):
 
 
 # --------------------------------------------------------------------------- algorithm switch
+def _check_conv_algorithm(name):
+    if name not in CONV_ALGORITHMS:
+        raise ValueError(f"conv algorithm must be one of {', '.join(CONV_ALGORITHMS)}; "
+                         f"got {name!r}")
+    return name
+
+
 def set_conv_algorithm(name):
     """Choose how 3x3 stride-1 convolutions run (one of :data:`CONV_ALGORITHMS`);
     returns the previous choice.  Other convolutions always use im2col + GEMM."""
     global _conv_algorithm
-    if name not in CONV_ALGORITHMS:
-        raise ValueError(f"conv algorithm must be one of {', '.join(CONV_ALGORITHMS)}; "
-                         f"got {name!r}")
-    prev, _conv_algorithm = _conv_algorithm, name
+    prev, _conv_algorithm = _conv_algorithm, _check_conv_algorithm(name)
     return prev
 
 
@@ -168,9 +172,7 @@ class conv_algorithm:
     """Context manager: ``with conv_algorithm("winograd4"): ...`` sets and restores."""
 
     def __init__(self, name):
-        if name not in CONV_ALGORITHMS:
-            set_conv_algorithm(name)                    # raises with the choices
-        self.name, self.prev = name, None
+        self.name, self.prev = _check_conv_algorithm(name), None
 
     def __enter__(self):
         self.prev = set_conv_algorithm(self.name)
@@ -178,6 +180,14 @@ class conv_algorithm:
 
     def __exit__(self, *exc):
         set_conv_algorithm(self.prev)
+
+
+def _row_strips(rows, row_bytes):
+    """Strips [a, e) of ``rows`` rows (output rows, tile rows, input rows) whose buffers
+    of ``row_bytes`` per row fit COL_BUFFER_BYTES (at least one row each)."""
+    step = max(1, COL_BUFFER_BYTES // max(row_bytes, 1))
+    for a in range(0, rows, step):
+        yield a, min(rows, a + step)
 
 
 def _winograd_tile(N, C, F, kh, kw, sh, sw, ho, wo):
@@ -209,13 +219,6 @@ def _tile_scratch(slot, T, K, P, dt):
     return np.lib.stride_tricks.as_strided(buf, (T, K, P), (stride * item, P * item, item))
 
 
-def _tile_rows(total, row_bytes):
-    """Chunks [r0, r1) of tile rows whose transformed tiles fit COL_BUFFER_BYTES."""
-    step = max(1, COL_BUFFER_BYTES // max(row_bytes, 1))
-    for r0 in range(0, total, step):
-        yield r0, min(total, r0 + step)
-
-
 def _winograd_forward(xc, w, bc, ph, pw, out, m):
     """out = conv3x3(xc, w) + b, stride 1, zero pad (ph, pw), by F(m x m, 3x3) tiles."""
     N, C = xc.shape[:2]
@@ -223,7 +226,7 @@ def _winograd_forward(xc, w, bc, ph, pw, out, m):
     dt = xc.dtype
     T, th, tw = (m + 2) ** 2, -(-ho // m), -(-wo // m)
     U = _winograd_weights(w, dt, m)
-    for r0, r1 in _tile_rows(N * th, T * max(C, F) * tw * dt.itemsize):
+    for r0, r1 in _row_strips(N * th, T * max(C, F) * tw * dt.itemsize):
         P = (r1 - r0) * tw
         V = _tile_scratch("wino_v", T, C, P, dt)
         _kernels.winograd_input(xc, ph, pw, r0, r1, out=V, m=m)         # V = B^T d B
@@ -247,7 +250,7 @@ def _winograd_backward(dc, xc, w, ph, pw, param_grads, input_grad, m):
     U = _winograd_weights(w, dt, m)
     dU = np.zeros((T, F, C), dtype=dt) if param_grads else None
     dx = np.zeros((N, C, H, W), dtype=dt) if input_grad else None   # tiles overlap: add
-    for r0, r1 in _tile_rows(N * th, T * max(C, F) * tw * dt.itemsize):
+    for r0, r1 in _row_strips(N * th, T * max(C, F) * tw * dt.itemsize):
         P = (r1 - r0) * tw
         dM = _tile_scratch("wino_m", T, F, P, dt)
         _kernels.winograd_output_adjoint(dc, r0, r1, out=dM, m=m)
@@ -289,14 +292,14 @@ def conv_forward(x, w, b, conv_param=None):
     w2 = np.ascontiguousarray(w, dtype=dt).reshape(F, C * kh * kw)
     bc = np.asarray(b, dtype=dt).reshape(F, 1)
     out = np.empty((N, F, ho, wo), dtype=dt)
+    m = _winograd_tile(N, C, F, kh, kw, sh, sw, ho, wo)
     if kh == kw == 1 and sh == sw == 1 and ph == pw == 0:
         # 1x1: out[n] (F, H*W) = W2 (F, C) @ x[n] (C, H*W), already NCHW
         o3 = _view(out, (N, F, ho * wo))
         np.matmul(w2, xc.reshape(N, C, H * W), out=o3)
         o3 += bc
-    elif _winograd_tile(N, C, F, kh, kw, sh, sw, ho, wo):
-        _winograd_forward(xc, w, bc, ph, pw, out,
-                          _winograd_tile(N, C, F, kh, kw, sh, sw, ho, wo))
+    elif m:
+        _winograd_forward(xc, w, bc, ph, pw, out, m)
     else:
         K = C * kh * kw
         for n0, n1, r0, r1 in _tiles(N, ho, K * wo * dt.itemsize):
@@ -339,6 +342,7 @@ def conv_backward(dout, cache, param_grads=True, input_grad=True):
     dw2 = np.zeros((F, C * kh * kw), dtype=dt) if param_grads else None
     if not (param_grads or input_grad):
         return None, None, None
+    m = _winograd_tile(N, C, F, kh, kw, sh, sw, ho, wo)
     if kh == kw == 1 and sh == sw == 1 and ph == pw == 0:
         d3 = dc.reshape(N, F, H * W)
         dx = np.matmul(w2.T, d3).reshape(N, C, H, W) if input_grad else None  # W2^T dout_n
@@ -346,9 +350,8 @@ def conv_backward(dout, cache, param_grads=True, input_grad=True):
             x3 = xc.reshape(N, C, H * W)
             for n in range(N):
                 dw2 += d3[n] @ x3[n].T                            # dW2 = sum_n dout_n x_n^T
-    elif _winograd_tile(N, C, F, kh, kw, sh, sw, ho, wo):
-        dx, dw4 = _winograd_backward(dc, xc, w, ph, pw, param_grads, input_grad,
-                                     _winograd_tile(N, C, F, kh, kw, sh, sw, ho, wo))
+    elif m:
+        dx, dw4 = _winograd_backward(dc, xc, w, ph, pw, param_grads, input_grad, m)
         if param_grads:
             dw2 = dw4.reshape(F, C * kh * kw)
     else:
@@ -480,13 +483,6 @@ max_pool_backward_fast = max_pool_backward
 # --------------------------------------------------------------------------- transformer layers
 # Fast twins of minicnn.transformer_layers (same signatures and caches' meaning),
 # used by the fast style transfer network; tested equal to the readable ones.
-def _row_strips(rows, row_bytes):
-    """Strips [a, e) of ``rows`` rows whose buffers fit COL_BUFFER_BYTES (>= 1 row)."""
-    step = max(1, COL_BUFFER_BYTES // max(row_bytes, 1))
-    for a in range(0, rows, step):
-        yield a, min(rows, a + step)
-
-
 def conv_few_outputs_forward(x, w, b):
     """Stride-1 unpadded convolution with few outputs F (the 9x9 C -> 3 output conv
     of the style transformer) as a tap GEMM plus a col2im.

@@ -254,7 +254,7 @@ def test_winograd_chunks_of_tile_rows_equal_one_pass(monkeypatch, cap_tile_rows,
         grads = fl.conv_backward(dout, cache)
         row_bytes = T * 5 * tw * 8
         monkeypatch.setattr(fl, "COL_BUFFER_BYTES", cap_tile_rows * row_bytes)
-        assert len(list(fl._tile_rows(rows, row_bytes))) == -(-rows // cap_tile_rows)
+        assert len(list(fl._row_strips(rows, row_bytes))) == -(-rows // cap_tile_rows)
         out_t, cache_t = fl.conv_forward(x, w, b, p)
         grads_t = fl.conv_backward(dout, cache_t)
     assert rel_error(out_t, out) < 1e-12

@@ -419,17 +419,38 @@ WINOGRAD_MATRICES = {
 }
 
 
-def _winograd_grid(ho, wo, n, row0, row1, m):
+def _winograd_grid(ho, wo, m):
+    """(TH, TW): tile rows and columns of an ho x wo output in m x m tiles."""
     if m not in WINOGRAD_MATRICES:
         raise ValueError(f"output tile size m must be 2 or 4, got {m}")
     if ho < 1 or wo < 1:
         raise ValueError(f"a 3x3 convolution needs an output of at least 1x1, got {ho}x{wo}")
-    th, tw = -(-ho // m), -(-wo // m)
-    row1 = n * th if row1 is None else int(row1)
+    return -(-ho // m), -(-wo // m)
+
+
+def _winograd_rows(row0, row1, total):
+    """The tile-row range [row0, row1) checked against ``total`` (row1=None: to the end)."""
+    row1 = total if row1 is None else int(row1)
     row0 = int(row0)
-    if not 0 <= row0 <= row1 <= n * th:
-        raise ValueError(f"bad tile rows [{row0}, {row1}) of {n * th}")
-    return th, tw, row0, row1
+    if not 0 <= row0 <= row1 <= total:
+        raise ValueError(f"bad tile rows [{row0}, {row1}) of {total}")
+    return row0, row1
+
+
+def _winograd_out(out, shape, dtype):
+    """A new array of ``shape``, or ``out`` checked (any spacing of its planes)."""
+    if out is None:
+        return np.empty(shape, dtype=dtype)
+    if out.shape != shape or out.dtype != dtype or not out.flags.writeable:
+        raise ValueError(f"out must be a writeable {dtype} array of shape {shape}")
+    return out
+
+
+def _winograd_tile_count(arr, planes, k, tw, what, other):
+    """Check arr (planes, k, P) with P whole tile rows of ``tw`` tiles; -> P // tw."""
+    if arr.ndim != 3 or arr.shape[:2] != (planes, k) or arr.shape[2] % tw:
+        raise ValueError(f"{what} of shape {arr.shape} does not match {other}")
+    return arr.shape[2] // tw
 
 
 def _winograd_pieces(row0, row1, th):
@@ -459,13 +480,10 @@ def winograd_input_numpy(x, ph, pw, row0=0, row1=None, out=None, m=2):
     if ph < 0 or pw < 0:
         raise ValueError("padding must be non-negative")
     N, C, H, W = x.shape
-    th, tw, row0, row1 = _winograd_grid(H + 2 * ph - 2, W + 2 * pw - 2, N, row0, row1, m)
+    th, tw = _winograd_grid(H + 2 * ph - 2, W + 2 * pw - 2, m)
+    row0, row1 = _winograd_rows(row0, row1, N * th)
     a = m + 2
-    shape = (a * a, C, (row1 - row0) * tw)
-    if out is None:
-        out = np.empty(shape, dtype=x.dtype)
-    elif out.shape != shape or out.dtype != x.dtype or not out.flags.writeable:
-        raise ValueError(f"out must be a writeable {x.dtype} array of shape {shape}")
+    out = _winograd_out(out, (a * a, C, (row1 - row0) * tw), x.dtype)
     hh, ww = _winograd_frame(x.shape, ph, pw, th, tw, m)
     xp = np.zeros((N, C, m * th + 2, m * tw + 2), dtype=x.dtype)
     xp[:, :, ph:ph + hh, pw:pw + ww] = x[:, :, :hh, :ww]
@@ -488,12 +506,10 @@ def winograd_input_adjoint_numpy(dV, dx, ph, pw, row0=0, m=2):
     if dx.dtype != dV.dtype or dx.ndim != 4 or not dx.flags.writeable:
         raise ValueError(f"dx must be a writeable (N, C, H, W) {dV.dtype} array")
     N, C, H, W = dx.shape
-    th, tw, _, _ = _winograd_grid(H + 2 * ph - 2, W + 2 * pw - 2, N, 0, None, m)
+    th, tw = _winograd_grid(H + 2 * ph - 2, W + 2 * pw - 2, m)
     a = m + 2
-    if dV.ndim != 3 or dV.shape[:2] != (a * a, C) or dV.shape[2] % tw:
-        raise ValueError(f"dV of shape {dV.shape} does not match dx {dx.shape}")
-    th, tw, row0, row1 = _winograd_grid(H + 2 * ph - 2, W + 2 * pw - 2, N, row0,
-                                        int(row0) + dV.shape[2] // tw, m)
+    rows = _winograd_tile_count(dV, a * a, C, tw, "dV", f"dx {dx.shape}")
+    row0, row1 = _winograd_rows(row0, int(row0) + rows, N * th)
     bt = WINOGRAD_MATRICES[m][0].astype(dV.dtype)
     dxp = np.zeros((N, C, m * th + 2, m * tw + 2), dtype=dV.dtype)
     for n, ty0, ty1, p0 in _winograd_pieces(row0, row1, th):
@@ -515,11 +531,10 @@ def winograd_output_numpy(M, bias, out, row0=0, m=2):
     if out.dtype != M.dtype or out.ndim != 4 or not out.flags.writeable:
         raise ValueError(f"out must be a writeable (N, F, Ho, Wo) {M.dtype} array")
     N, F, ho, wo = out.shape
-    th, tw, _, _ = _winograd_grid(ho, wo, N, 0, None, m)
+    th, tw = _winograd_grid(ho, wo, m)
     a = m + 2
-    if M.ndim != 3 or M.shape[:2] != (a * a, F) or M.shape[2] % tw:
-        raise ValueError(f"M of shape {M.shape} does not match out {out.shape}")
-    th, tw, row0, row1 = _winograd_grid(ho, wo, N, row0, int(row0) + M.shape[2] // tw, m)
+    rows = _winograd_tile_count(M, a * a, F, tw, "M", f"out {out.shape}")
+    row0, row1 = _winograd_rows(row0, int(row0) + rows, N * th)
     at = WINOGRAD_MATRICES[m][2].astype(M.dtype)
     b = np.broadcast_to(np.asarray(bias, dtype=M.dtype).reshape(-1), (F,))
     for n, ty0, ty1, p0 in _winograd_pieces(row0, row1, th):
@@ -538,13 +553,10 @@ def winograd_output_adjoint_numpy(dout, row0=0, row1=None, out=None, m=2):
     if dout.ndim != 4:
         raise ValueError(f"dout must be (N, F, Ho, Wo), got shape {dout.shape}")
     N, F, ho, wo = dout.shape
-    th, tw, row0, row1 = _winograd_grid(ho, wo, N, row0, row1, m)
+    th, tw = _winograd_grid(ho, wo, m)
+    row0, row1 = _winograd_rows(row0, row1, N * th)
     a = m + 2
-    shape = (a * a, F, (row1 - row0) * tw)
-    if out is None:
-        out = np.empty(shape, dtype=dout.dtype)
-    elif out.shape != shape or out.dtype != dout.dtype or not out.flags.writeable:
-        raise ValueError(f"out must be a writeable {dout.dtype} array of shape {shape}")
+    out = _winograd_out(out, (a * a, F, (row1 - row0) * tw), dout.dtype)
     at = WINOGRAD_MATRICES[m][2].astype(dout.dtype)
     for n, ty0, ty1, p0 in _winograd_pieces(row0, row1, th):
         dy = np.zeros((F, m * (ty1 - ty0), m * tw), dtype=dout.dtype)

@@ -5,7 +5,7 @@
 PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
 STAMP := .make
-BUILD_INPUTS := setup.py pyproject.toml $(wildcard kernels/*.pyx kernels/*.h)
+BUILD_INPUTS := setup.py pyproject.toml $(wildcard kernels/*.pyx kernels/*.pxi kernels/*.h)
 
 .PHONY: install install-test demo demo-quick test test-fast bench clean
 

@@ -25,11 +25,9 @@ from cython.parallel cimport prange
 from libc.string cimport memset
 from libc.stdint cimport int32_t
 
-cdef extern from "omp.h" nogil:
-    int omp_get_max_threads()
+include "threads.pxi"
 
 
-cdef int _num_threads = 0          # 0: OpenMP's default (OMP_NUM_THREADS or the cores)
 # Smallest jobs (in elements touched) that get more than one thread.  Waking a
 # sleeping OpenMP worker costs 50-90 us on the 2-vCPU VM this was tuned on, and
 # right after a GEMM OpenBLAS's own worker keeps spinning on the other core for
@@ -37,19 +35,6 @@ cdef int _num_threads = 0          # 0: OpenMP's default (OMP_NUM_THREADS or the
 # thread (measured by benchmarks/bench_layers.py-style loops, float32).
 cdef Py_ssize_t POOL_FWD_MIN_WORK = 600000
 cdef Py_ssize_t POOL_BWD_MIN_WORK = 1500000
-
-
-def set_num_threads(int n):
-    """Threads for this module's kernels (n >= 1), or 0 for the OpenMP default."""
-    global _num_threads
-    if n < 0:
-        raise ValueError("n must be >= 0")
-    _num_threads = n
-
-
-def get_num_threads():
-    """Threads a large kernel call of this module will use."""
-    return _num_threads if _num_threads > 0 else omp_get_max_threads()
 
 
 #: the defaults of the thresholds above, in ``_set_min_work`` order
@@ -65,14 +50,6 @@ def _set_min_work(name, Py_ssize_t value):
         POOL_BWD_MIN_WORK = value
     else:
         raise KeyError(name)
-
-
-cdef inline int _threads_for(Py_ssize_t work, Py_ssize_t min_work) noexcept nogil:
-    """One thread below ``min_work`` (waking a sleeping worker costs tens of
-    microseconds, more than small jobs take), else the configured count."""
-    if work < min_work:
-        return 1
-    return _num_threads if _num_threads > 0 else omp_get_max_threads()
 
 
 cdef extern from *:

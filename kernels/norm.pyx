@@ -25,26 +25,11 @@ cimport cython
 from cython cimport floating
 from cython.parallel cimport prange
 
-cdef extern from "omp.h" nogil:
-    int omp_get_max_threads()
+include "threads.pxi"
 
 # Smallest arrays (elements) that get more than one thread (see im2col.pyx).
 cdef Py_ssize_t NORM_MIN_WORK = 400000
-cdef int _num_threads = 0          # 0: OpenMP's default (OMP_NUM_THREADS or the cores)
 _DEFAULT_MIN_WORK = (NORM_MIN_WORK,)
-
-
-def set_num_threads(int n):
-    """Threads for this module's kernels (n >= 1), or 0 for the OpenMP default."""
-    global _num_threads
-    if n < 0:
-        raise ValueError("n must be >= 0")
-    _num_threads = n
-
-
-def get_num_threads():
-    """Threads a large kernel call of this module will use."""
-    return _num_threads if _num_threads > 0 else omp_get_max_threads()
 
 
 def _set_min_work(name, Py_ssize_t value):
@@ -53,12 +38,6 @@ def _set_min_work(name, Py_ssize_t value):
     if name != "NORM_MIN_WORK":
         raise KeyError(name)
     NORM_MIN_WORK = value
-
-
-cdef inline int _threads(Py_ssize_t work) noexcept nogil:
-    if work < NORM_MIN_WORK:
-        return 1
-    return _num_threads if _num_threads > 0 else omp_get_max_threads()
 
 
 cdef extern from "norm_rows.h" nogil:
@@ -76,7 +55,8 @@ cdef void _forward(const floating[:, ::1] x, const double[::1] g, const double[:
                    double eps, bint relu, floating[:, ::1] out, double[::1] mu,
                    double[::1] inv) noexcept nogil:
     cdef Py_ssize_t P = x.shape[0], M = x.shape[1], p
-    for p in prange(P, nogil=True, schedule="static", num_threads=_threads(P * M)):
+    for p in prange(P, nogil=True, schedule="static",
+                    num_threads=_threads_for(P * M, NORM_MIN_WORK)):
         if floating is float:
             norm_fwd_row_f(&x[p, 0], M, g[p], b[p], eps, relu, &out[p, 0], &mu[p], &inv[p])
         else:
@@ -88,7 +68,8 @@ cdef void _backward(const floating[:, ::1] dout, const floating[:, ::1] x,
                     const double[::1] b, bint relu, floating[:, ::1] dx, double[::1] s1,
                     double[::1] s2) noexcept nogil:
     cdef Py_ssize_t P = x.shape[0], M = x.shape[1], p
-    for p in prange(P, nogil=True, schedule="static", num_threads=_threads(P * M)):
+    for p in prange(P, nogil=True, schedule="static",
+                    num_threads=_threads_for(P * M, NORM_MIN_WORK)):
         if floating is float:
             norm_bwd_row_f(&dout[p, 0], &x[p, 0], M, mu[p], inv[p], g[p], b[p], relu,
                            &dx[p, 0], &s1[p], &s2[p])

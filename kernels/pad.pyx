@@ -19,24 +19,10 @@ from cython cimport floating
 from cython.parallel cimport prange
 from libc.string cimport memcpy
 
-cdef extern from "omp.h" nogil:
-    int omp_get_max_threads()
+include "threads.pxi"
 
 cdef Py_ssize_t PAD_MIN_WORK = 400000
-cdef int _num_threads = 0
 _DEFAULT_MIN_WORK = (PAD_MIN_WORK,)
-
-
-def set_num_threads(int n):
-    """Threads for this module's kernels (n >= 1), or 0 for the OpenMP default."""
-    global _num_threads
-    if n < 0:
-        raise ValueError("n must be >= 0")
-    _num_threads = n
-
-
-def get_num_threads():
-    return _num_threads if _num_threads > 0 else omp_get_max_threads()
 
 
 def _set_min_work(name, Py_ssize_t value):
@@ -45,12 +31,6 @@ def _set_min_work(name, Py_ssize_t value):
     if name != "PAD_MIN_WORK":
         raise KeyError(name)
     PAD_MIN_WORK = value
-
-
-cdef inline int _threads(Py_ssize_t work) noexcept nogil:
-    if work < PAD_MIN_WORK:
-        return 1
-    return _num_threads if _num_threads > 0 else omp_get_max_threads()
 
 
 cdef inline Py_ssize_t _reflect(Py_ssize_t t, Py_ssize_t n) noexcept nogil:
@@ -69,7 +49,7 @@ cdef void _pad(const floating[:, :, ::1] x, floating[:, :, ::1] out,
     cdef floating* dst
     cdef const floating* src
     for q in prange(P, nogil=True, schedule="static",
-                    num_threads=_threads(P * (H + 2 * p) * (W + 2 * p))):
+                    num_threads=_threads_for(P * (H + 2 * p) * (W + 2 * p), PAD_MIN_WORK)):
         for i in range(H + 2 * p):
             y = _reflect(i - p, H)
             src = &x[q, y, 0]
@@ -87,7 +67,7 @@ cdef void _adjoint(const floating[:, :, ::1] d, floating[:, :, ::1] dx,
     cdef floating* dst
     cdef const floating* src
     for q in prange(P, nogil=True, schedule="static",
-                    num_threads=_threads(P * (H + 2 * p) * (W + 2 * p))):
+                    num_threads=_threads_for(P * (H + 2 * p) * (W + 2 * p), PAD_MIN_WORK)):
         for i in range(H):                              # centre rows: a copy
             memcpy(&dx[q, i, 0], &d[q, i + p, p], W * sizeof(floating))
         for i in range(H + 2 * p):                      # every row folds its borders, and

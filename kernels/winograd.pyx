@@ -41,24 +41,10 @@ from cython.parallel cimport prange
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
-cdef extern from "omp.h" nogil:
-    int omp_get_max_threads()
+include "threads.pxi"
 
 cdef Py_ssize_t WINO_MIN_WORK = 200000
-cdef int _num_threads = 0
 _DEFAULT_MIN_WORK = (WINO_MIN_WORK,)
-
-
-def set_num_threads(int n):
-    """Threads for this module's kernels (n >= 1), or 0 for the OpenMP default."""
-    global _num_threads
-    if n < 0:
-        raise ValueError("n must be >= 0")
-    _num_threads = n
-
-
-def get_num_threads():
-    return _num_threads if _num_threads > 0 else omp_get_max_threads()
 
 
 def _set_min_work(name, Py_ssize_t value):
@@ -67,12 +53,6 @@ def _set_min_work(name, Py_ssize_t value):
     if name != "WINO_MIN_WORK":
         raise KeyError(name)
     WINO_MIN_WORK = value
-
-
-cdef inline int _threads(Py_ssize_t work) noexcept nogil:
-    if work < WINO_MIN_WORK:
-        return 1
-    return _num_threads if _num_threads > 0 else omp_get_max_threads()
 
 
 # --------------------------------------------------------------------------- one plane each
@@ -501,7 +481,9 @@ cdef void _input(const floating[:, :, :, ::1] x, floating[:, :, :] V, Py_ssize_t
                  Py_ssize_t pw, Py_ssize_t TH, Py_ssize_t TW, Py_ssize_t r0,
                  Py_ssize_t r1, int m) noexcept nogil:
     cdef Py_ssize_t c, C = x.shape[1]
-    for c in prange(C, nogil=True, schedule="static", num_threads=_threads(V.shape[0] * V.shape[1] * V.shape[2])):
+    for c in prange(C, nogil=True, schedule="static",
+                    num_threads=_threads_for(V.shape[0] * V.shape[1] * V.shape[2],
+                                             WINO_MIN_WORK)):
         if m == 4:
             _input_plane4(x, V, c, ph, pw, TH, TW, r0, r1)
         else:
@@ -512,7 +494,9 @@ cdef void _input_adjoint(const floating[:, :, :] dV, floating[:, :, :, ::1] dx,
                          Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t TH, Py_ssize_t TW,
                          Py_ssize_t r0, Py_ssize_t r1, int m) noexcept nogil:
     cdef Py_ssize_t c, C = dx.shape[1]
-    for c in prange(C, nogil=True, schedule="static", num_threads=_threads(dV.shape[0] * dV.shape[1] * dV.shape[2])):
+    for c in prange(C, nogil=True, schedule="static",
+                    num_threads=_threads_for(dV.shape[0] * dV.shape[1] * dV.shape[2],
+                                             WINO_MIN_WORK)):
         if m == 4:
             _input_adjoint_plane4(dV, dx, c, ph, pw, TH, TW, r0, r1)
         else:
@@ -523,7 +507,9 @@ cdef void _output(const floating[:, :, :] M, const floating[::1] bias,
                   floating[:, :, :, ::1] out, Py_ssize_t TH, Py_ssize_t TW, Py_ssize_t r0,
                   Py_ssize_t r1, int m) noexcept nogil:
     cdef Py_ssize_t k, F = out.shape[1]
-    for k in prange(F, nogil=True, schedule="static", num_threads=_threads(M.shape[0] * M.shape[1] * M.shape[2])):
+    for k in prange(F, nogil=True, schedule="static",
+                    num_threads=_threads_for(M.shape[0] * M.shape[1] * M.shape[2],
+                                             WINO_MIN_WORK)):
         if m == 4:
             _output_plane4(M, bias, out, k, TH, TW, r0, r1)
         else:
@@ -534,7 +520,9 @@ cdef void _output_adjoint(const floating[:, :, :, ::1] dout, floating[:, :, :] d
                           Py_ssize_t TH, Py_ssize_t TW, Py_ssize_t r0,
                           Py_ssize_t r1, int m) noexcept nogil:
     cdef Py_ssize_t k, F = dout.shape[1]
-    for k in prange(F, nogil=True, schedule="static", num_threads=_threads(dM.shape[0] * dM.shape[1] * dM.shape[2])):
+    for k in prange(F, nogil=True, schedule="static",
+                    num_threads=_threads_for(dM.shape[0] * dM.shape[1] * dM.shape[2],
+                                             WINO_MIN_WORK)):
         if m == 4:
             _output_adjoint_plane4(dout, dM, k, TH, TW, r0, r1)
         else:

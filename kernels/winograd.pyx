@@ -1,38 +1,43 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
-"""Winograd F(2x2, 3x3) tile transforms  ->  module ``minicnn._winograd``.
+"""Winograd F(m x m, 3x3) tile transforms (m = 2 or 4)  ->  module ``minicnn._winograd``.
 
 A 3x3 stride-1 convolution (Lavin & Gray 2016, "Fast Algorithms for Convolutional
-Neural Networks") computes each 2x2 output tile from a 4x4 input tile d as
+Neural Networks") computes each m x m output tile from an (m+2) x (m+2) input tile d as
 
     Y = A^T [ (G g G^T) o (B^T d B) ] A          (o: elementwise, per channel pair)
+
+For m = 2:
 
     B^T = [[1, 0,-1, 0],    G = [[ 1,   0,   0 ],    A^T = [[1, 1, 1, 0],
            [0, 1, 1, 0],         [1/2, 1/2, 1/2],           [0, 1,-1,-1]]
            [0,-1, 1, 0],         [1/2,-1/2, 1/2],
            [0, 1, 0,-1]]         [ 0,   0,   1 ]]
 
-so the sum over input channels becomes 16 GEMMs, M[xi] (F, P) = U[xi] (F, C) @
-V[xi] (C, P), with 16 / 36 of the direct convolution's multiplications.  This module
-holds the four data transforms; the GEMMs and the weight transform (tiny) are NumPy
-(``minicnn/fast_layers.py``).  Layouts, with P tiles numbered row-major over
-"tile rows" r = n * TH + ty (TH = ceil(Ho / 2), TW = ceil(Wo / 2)), the tile rows
-[row0, row1) of one call giving p = (r - row0) * TW + tx:
+and the 6-point matrices of m = 4 are written out above their code below (all of
+them, with G, in ``minicnn._kernels.WINOGRAD_MATRICES``).  The sum over input
+channels becomes T = (m+2)^2 GEMMs, M[xi] (F, P) = U[xi] (F, C) @ V[xi] (C, P), with
+16 / 36 (m = 2) or 36 / 144 (m = 4) of the direct convolution's multiplications.
+This module holds the four data transforms; the GEMMs and the weight transform
+(tiny) are NumPy (``minicnn/fast_layers.py``).  Layouts, with P tiles numbered
+row-major over "tile rows" r = n * TH + ty (TH = ceil(Ho / m), TW = ceil(Wo / m)),
+the tile rows [row0, row1) of one call giving p = (r - row0) * TW + tx:
 
-    winograd_input(x, ph, pw, row0, row1, out)      x (N, C, H, W) -> V (16, C, P)
-        V[4a+b, c, p] = (B^T d B)[a, b],  d = the zero-padded 4x4 input tile of (n, ty, tx)
-    winograd_output(M, bias, out, row0)             M (16, F, P) -> out (N, F, Ho, Wo)
+    winograd_input(x, ph, pw, row0, row1, out, m)    x (N, C, H, W) -> V (T, C, P)
+        V[(m+2)a+b, c, p] = (B^T d B)[a, b],  d = the zero-padded input tile of (n, ty, tx)
+    winograd_output(M, bias, out, row0, m)           M (T, F, P) -> out (N, F, Ho, Wo)
         out tile = A^T m A + bias (the tile's pixels beyond Ho, Wo are dropped)
-    winograd_output_adjoint(dout, row0, row1, out)  dout (N, F, Ho, Wo) -> dM (16, F, P)
+    winograd_output_adjoint(dout, row0, row1, out, m)  dout (N, F, Ho, Wo) -> dM (T, F, P)
         dM tile = A dY A^T  (adjoint of the output transform; missing pixels read 0)
-    winograd_input_adjoint(dV, dx, ph, pw, row0)    dV (16, C, P) -> dx += ...
+    winograd_input_adjoint(dV, dx, ph, pw, row0, m)  dV (T, C, P) -> dx += ...
         dx tile += B dV B^T  (adjoint of the input transform: overlapping tiles add,
         padding is cropped)
 
-Adjoint pairs: input transform / input adjoint (a gather of overlapping padded tiles
-and its scatter-add), output transform / output adjoint.  Planes (channels) are
-split across OpenMP threads, so the scatter-adds never race.  The NumPy twins (same
-signatures and results to round-off) are ``winograd_*_numpy`` in
-``minicnn/_kernels.py``.
+The T planes of V, M, dV and dM may be any distance apart (each (K, P) plane
+C-contiguous).  Adjoint pairs: input transform / input adjoint (a gather of
+overlapping padded tiles and its scatter-add), output transform / output adjoint.
+Planes (channels) are split across OpenMP threads, so the scatter-adds never race.
+The NumPy twins (same signatures and results to round-off) are ``winograd_*_numpy``
+in ``minicnn/_kernels.py``.
 """
 import numpy as np
 cimport cython
@@ -217,58 +222,8 @@ cdef void _output_adjoint_plane(const floating[:, :, :, ::1] dout, floating[:, :
 #          [0,-2,-1, 2, 1, 0],              [0, 1,-1, 8,-8, 1]]
 #          [0, 2,-1,-2, 1, 0],
 #          [0, 4, 0,-5, 0, 1]]
-# Each 2-D transform is a 1-D one down the columns, then along the rows.
-cdef inline void _bt6(const floating* i, Py_ssize_t si, floating* o,
-                      Py_ssize_t so) noexcept nogil:
-    """o = B^T i (6-vectors at strides si, so)."""
-    cdef floating i0 = i[0], i1 = i[si], i2 = i[2 * si], i3 = i[3 * si], i4 = i[4 * si]
-    cdef floating i5 = i[5 * si]
-    o[0] = 4 * i0 - 5 * i2 + i4
-    o[so] = i3 + i4 - 4 * (i1 + i2)
-    o[2 * so] = 4 * (i1 - i2) + i4 - i3
-    o[3 * so] = 2 * (i3 - i1) + i4 - i2
-    o[4 * so] = 2 * (i1 - i3) + i4 - i2
-    o[5 * so] = 4 * i1 - 5 * i3 + i5
-
-
-cdef inline void _b6(const floating* v, Py_ssize_t sv, floating* o,
-                     Py_ssize_t so) noexcept nogil:
-    """o = B v, the adjoint of _bt6."""
-    cdef floating v0 = v[0], v1 = v[sv], v2 = v[2 * sv], v3 = v[3 * sv], v4 = v[4 * sv]
-    cdef floating v5 = v[5 * sv]
-    o[0] = 4 * v0
-    o[so] = 4 * (v2 + v5 - v1) + 2 * (v4 - v3)
-    o[2 * so] = -5 * v0 - 4 * (v1 + v2) - v3 - v4
-    o[3 * so] = v1 - v2 + 2 * (v3 - v4) - 5 * v5
-    o[4 * so] = v0 + v1 + v2 + v3 + v4
-    o[5 * so] = v5
-
-
-cdef inline void _at6(const floating* m, Py_ssize_t sm, floating* o,
-                      Py_ssize_t so) noexcept nogil:
-    """o (4) = A^T m (6)."""
-    cdef floating m0 = m[0], m1 = m[sm], m2 = m[2 * sm], m3 = m[3 * sm], m4 = m[4 * sm]
-    cdef floating m5 = m[5 * sm]
-    cdef floating ap = m1 + m2, am = m1 - m2, bp = m3 + m4, bm = m3 - m4
-    o[0] = m0 + ap + bp
-    o[so] = am + 2 * bm
-    o[2 * so] = ap + 4 * bp
-    o[3 * so] = am + 8 * bm + m5
-
-
-cdef inline void _a6(const floating* y, Py_ssize_t sy, floating* o,
-                     Py_ssize_t so) noexcept nogil:
-    """o (6) = A y (4), the adjoint of _at6."""
-    cdef floating y0 = y[0], y1 = y[sy], y2 = y[2 * sy], y3 = y[3 * sy]
-    cdef floating ev = y0 + y2, od = y1 + y3, ev4 = y0 + 4 * y2, od4 = 2 * y1 + 8 * y3
-    o[0] = y0
-    o[so] = ev + od
-    o[2 * so] = ev - od
-    o[3 * so] = ev4 + od4
-    o[4 * so] = ev4 - od4
-    o[5 * so] = y3
-
-
+# Each 2-D transform is a 1-D one down the columns, then along the rows
+# (the 1-D transforms: kernels/winograd_rows.h).
 cdef extern from "winograd_rows.h" nogil:
     void bt6_f(const float* i, Py_ssize_t ti, Py_ssize_t si, float* o, Py_ssize_t to,
                Py_ssize_t so, Py_ssize_t n)

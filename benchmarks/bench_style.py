@@ -358,10 +358,10 @@ def main(argv=None):
             rs = row["rounds"]
             row["seconds"] = float(np.median([r["seconds"] for r in rs]))
             if peered:
+                ratios = [r["seconds"] / r["peer_seconds"] for r in rs]
                 row["peer_seconds"] = float(np.median([r["peer_seconds"] for r in rs]))
-                row["ratio"] = float(np.median([r["seconds"] / r["peer_seconds"] for r in rs]))
-                row["ratio_range"] = (min(r["seconds"] / r["peer_seconds"] for r in rs),
-                                      max(r["seconds"] / r["peer_seconds"] for r in rs))
+                row["ratio"] = float(np.median(ratios))
+                row["ratio_range"] = (min(ratios), max(ratios))
         for row in rows:
             results.append(row)
             peer = row.get("peer_seconds")

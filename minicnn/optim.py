@@ -6,7 +6,9 @@ the same dict must be passed back at the next step.
 """
 import numpy as np
 
-__all__ = ["sgd", "sgd_momentum", "adam", "UPDATE_RULES"]
+from .checks import choice
+
+__all__ = ["sgd", "sgd_momentum", "adam", "UPDATE_RULES", "LR_SCHEDULES", "scheduled_rate"]
 
 
 def sgd(w, dw, config=None):
@@ -55,3 +57,25 @@ def adam(w, dw, config=None):
 
 
 UPDATE_RULES = {"sgd": sgd, "sgd_momentum": sgd_momentum, "adam": adam}
+
+
+# --------------------------------------------------------------------------- schedules
+def _constant(t):
+    return 1.0
+
+
+def _cosine(t):
+    return 0.5 * (1.0 + np.cos(np.pi * t))
+
+
+#: learning-rate schedules: factor of the base rate at the fraction t = step / steps
+#: of a run (0 at the first step): "constant" 1; "cosine" (1 + cos(pi t)) / 2,
+#: from 1 down to 0 at the last step (Loshchilov & Hutter 2017, without restarts)
+LR_SCHEDULES = {"constant": _constant, "cosine": _cosine}
+
+
+def scheduled_rate(base, schedule, step, steps):
+    """The learning rate of step ``step`` (0-based) of ``steps``: ``base`` times
+    the factor of ``schedule`` (a name of :data:`LR_SCHEDULES`)."""
+    choice(schedule, LR_SCHEDULES, "schedule", label="learning-rate schedule")
+    return float(base) * float(LR_SCHEDULES[schedule](step / max(int(steps), 1)))

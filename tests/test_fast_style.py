@@ -222,6 +222,52 @@ def test_bad_arguments(photos):
                              style_layers=("conv1", "fire99"))
 
 
+def test_learning_rate_schedules():
+    from minicnn import optim
+    assert optim.scheduled_rate(1e-3, "constant", 7, 10) == 1e-3
+    rates = [optim.scheduled_rate(2.0, "cosine", s, 4) for s in range(5)]
+    np.testing.assert_allclose(rates, [2.0, 1 + np.sqrt(0.5), 1.0, 1 - np.sqrt(0.5), 0.0],
+                               atol=1e-12)
+    with pytest.raises(ValueError, match="schedule 'step'.*constant, cosine"):
+        optim.scheduled_rate(1.0, "step", 0, 1)
+
+
+def test_fine_tuning_starts_from_the_network_and_follows_the_schedule(
+        reference, photos, tmp_path, monkeypatch):
+    """init= starts from the given network (its architecture, fresh Adam), the
+    cosine schedule sets each step's rate, and a resume with another schedule
+    or another start is refused."""
+    start = reference[0]
+    rates = []
+    adam = fs.optim.adam
+
+    def spy(w, dw, config):
+        if w.ndim == 4 and w.shape == start.params["out/W"].shape:
+            rates.append(config["learning_rate"])
+        return adam(w, dw, config)
+
+    monkeypatch.setattr(fs.optim, "adam", spy)
+    ckpt = tmp_path / "ft.npz"
+    net, _ = run_training(photos, ckpt, init=start, steps=4, lr_schedule="cosine",
+                          widths=(5, 5, 5), seed=4)
+    assert net.widths == start.widths and net.image_skip == start.image_skip
+    # conv1/W and out/W share the (3, 3, 9, 9) shape: two calls per step
+    np.testing.assert_allclose(rates, [2e-3 * (1 + np.cos(np.pi * s / 4)) / 2
+                                       for s in range(4) for _ in range(2)])
+    frozen, _ = run_training(photos, None, init=start, steps=1, learning_rate=1e-30)
+    for k in start.params:
+        np.testing.assert_allclose(frozen.params[k], start.params[k], rtol=1e-12, atol=1e-25)
+    with pytest.raises(fs.CheckpointError, match="different settings.*lr_schedule"):
+        run_training(photos, ckpt, resume=True, init=start, steps=4)
+    with pytest.raises(fs.CheckpointError, match="different settings.*init"):
+        run_training(photos, ckpt, resume=True, steps=4, lr_schedule="cosine", seed=4)
+    with pytest.raises(ValueError, match="init is a network of"):
+        run_training(photos, None, init=TransformerNet((3, 4, 4), 1, num_styles=2,
+                                                      dtype=np.float64), steps=1)
+    with pytest.raises(ValueError, match="learning-rate schedule 'linear'"):
+        run_training(photos, None, steps=1, lr_schedule="linear")
+
+
 def test_unknown_style_lists_available():
     with pytest.raises(ValueError, match="starry_night"):
         fs.stylize(np.zeros((16, 16, 3), np.uint8), "picasso")

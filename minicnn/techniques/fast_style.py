@@ -396,7 +396,8 @@ def load_checkpoint(path):
     params = {k[6:]: v for k, v in arrays.items() if k.startswith("param/")}
     net = TransformerNet(config["widths"], config["res_blocks"], config["num_styles"],
                          config["style_names"], params=params, meta=config["meta"],
-                         dtype=params["out/W"].dtype)
+                         dtype=params["out/W"].dtype,
+                         image_skip=bool(config.get("image_skip", False)))
     adam = {}
     for k in net.params:
         if f"adam_m/{k}" in arrays:
@@ -409,7 +410,8 @@ def load_checkpoint(path):
 
 # --------------------------------------------------------------------------- training
 def train_transformer(cnn, styles, content=None, *, steps=2000, batch_size=4, crop=256,
-                      widths=(32, 64, 128), res_blocks=5, learning_rate=1e-3,
+                      widths=(32, 64, 128), res_blocks=5, image_skip=False, init=None,
+                      learning_rate=1e-3, lr_schedule="constant",
                       content_weight=None, style_weights=None, tv_weight=None,
                       content_weight_scale=1.0,
                       style_size=None, content_layer=CONTENT_LAYER, style_layers=STYLE_LAYERS,
@@ -427,6 +429,13 @@ def train_transformer(cnn, styles, content=None, *, steps=2000, batch_size=4, cr
         when present, else the embedded photos, ``available_images("dataset")``).
         Each step takes ``batch_size`` random crops of ``crop`` x ``crop`` pixels
         (a multiple of 4).
+    widths, res_blocks, image_skip: the architecture (:class:`TransformerNet`);
+        a resumed run keeps the checkpoint's.
+    init: a network (``.npz`` path or TransformerNet) to start from instead of a
+        random one (fine-tuning; its architecture replaces widths, res_blocks and
+        image_skip; its styles must be ``styles``); Adam starts afresh.
+    lr_schedule: ``"constant"`` or ``"cosine"`` (:data:`minicnn.optim.LR_SCHEDULES`:
+        ``learning_rate`` decays to 0 at ``steps``).
     content_weight_scale: multiplies each style's content weight (after any
         override): > 1 keeps more of the photo.  The shipped networks use 1.5 (at
         the presets' 1.0, Starry Night's network ends with about 2.2x the content
@@ -461,6 +470,8 @@ def train_transformer(cnn, styles, content=None, *, steps=2000, batch_size=4, cr
     if crop % 4 or crop < 8:
         raise ValueError(f"crop must be a multiple of 4 and at least 8, got {crop}")
     learning_rate = checks.positive(learning_rate, "learning_rate")
+    checks.choice(lr_schedule, optim.LR_SCHEDULES, "lr_schedule",
+                  label="learning-rate schedule")
     content_weight_scale = checks.positive(content_weight_scale, "content_weight_scale")
     for name, value in (("content_weight", content_weight), ("tv_weight", tv_weight)):
         if value is not None:
@@ -513,6 +524,14 @@ def train_transformer(cnn, styles, content=None, *, steps=2000, batch_size=4, cr
     settings = {"styles": names, "presets": presets, "crop": crop, "batch_size": batch_size,
                 "seed": int(seed), "learning_rate": float(learning_rate),
                 "content_layer": content_layer, "style_layers": list(style_layers)}
+    if lr_schedule != "constant":           # (absent: constant, as older checkpoints)
+        settings.update(lr_schedule=lr_schedule, steps=steps)
+    if init is not None:
+        if not isinstance(init, TransformerNet):
+            init = TransformerNet.load(init, dtype=dtype)
+        if list(init.style_names) != names:
+            raise ValueError(f"init is a network of {init.style_names}, not of {names}")
+        settings["init"] = _digest({f"param/{k}": v for k, v in init.params.items()})
     start, history = 0, {k: [] for k in ("step", "loss", "content", "style", "tv")}
     adam = {}
     net = None
@@ -530,10 +549,16 @@ def train_transformer(cnn, styles, content=None, *, steps=2000, batch_size=4, cr
             raise CheckpointError(f"checkpoint {checkpoint} was written by a run with "
                                   f"different settings ({listing}); resuming would not "
                                   f"reproduce an uninterrupted run")
+    if net is None and init is not None:
+        net = TransformerNet(init.widths, init.res_blocks, num_styles=len(names),
+                             style_names=names, params=init.params, meta=init.meta,
+                             dtype=dtype, image_skip=init.image_skip)
+        net.meta.pop("training", None)
     if net is None:
         net = TransformerNet(widths, res_blocks, num_styles=len(names), style_names=names,
                              meta={"mean": list(cnn.meta["mean"]), "std": list(cnn.meta["std"])},
-                             rng=np.random.default_rng([int(seed), 2**31]), dtype=dtype)
+                             rng=np.random.default_rng([int(seed), 2**31]), dtype=dtype,
+                             image_skip=image_skip)
     for k in net.params:
         adam.setdefault(k, {})
         adam[k]["learning_rate"] = float(learning_rate)
@@ -553,6 +578,9 @@ def train_transformer(cnn, styles, content=None, *, steps=2000, batch_size=4, cr
             # resize them to the evaluation size, 256)
             x = cnn.preprocess(batch, size=crop, crop=None).astype(net.dtype)
             w = np.eye(len(names))[s] if net.conditional else None
+            rate = optim.scheduled_rate(learning_rate, lr_schedule, step, steps)
+            for k in net.params:
+                adam[k]["learning_rate"] = rate
             losses = train_step(net, cnn, x, targets[s], presets[s], adam, style=w,
                                 content_layer=content_layer, style_layers=style_layers)
             step += 1

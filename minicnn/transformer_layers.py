@@ -35,7 +35,6 @@ __all__ = [
     "upsample_nearest_forward", "upsample_nearest_backward",
     "residual_add_forward", "residual_add_backward",
     "tanh_scale_forward", "tanh_scale_backward",
-    "atanh_scale_forward", "atanh_scale_backward",
     "conv_few_outputs_forward", "conv_few_outputs_backward",
     "style_weight_matrix",
 ]
@@ -282,38 +281,6 @@ def tanh_scale_backward(dout, cache):
     """dx = dout * scale * (1 - tanh(x)^2)."""
     t, scale = cache
     return dout * scale * (1.0 - t * t)
-
-
-def atanh_scale_forward(x, scale, shift, limit=0.99):
-    """The inverse of :func:`tanh_scale_forward`, clipped:
-
-        u = clip((x - shift) / scale, -limit, limit),   out = atanh(u).
-
-    It maps a normalized image into the tanh's argument, so that
-    ``tanh_scale(atanh_scale(x))`` returns x wherever the pixel lies inside the
-    clip (pixels in [0.5%, 99.5%] of the range for limit = 0.99); the image skip
-    of :class:`~minicnn.models.transformer.TransformerNet` adds it to the last
-    conv's output, which then predicts a change of the photo.
-    """
-    _check4(x)
-    limit = float(limit)
-    if not 0 < limit < 1:
-        raise ValueError(f"limit must be in (0, 1), got {limit}")
-    scale = np.asarray(scale, dtype=x.dtype).reshape(1, -1, 1, 1)
-    shift = np.asarray(shift, dtype=x.dtype).reshape(1, -1, 1, 1)
-    if scale.shape[1] not in (1, x.shape[1]) or shift.shape[1] not in (1, x.shape[1]):
-        raise ValueError(f"scale and shift need 1 or {x.shape[1]} values")
-    u = (x - shift) / scale
-    inside = np.abs(u) < limit
-    u = np.clip(u, -limit, limit)
-    return np.arctanh(u), (u, inside, scale)
-
-
-def atanh_scale_backward(dout, cache):
-    """dx = dout / (scale * (1 - u^2)) inside the clip, 0 outside (d atanh(u)/du
-    = 1 / (1 - u^2), du/dx = 1 / scale)."""
-    u, inside, scale = cache
-    return np.where(inside, dout / (scale * (1.0 - u * u)), 0).astype(dout.dtype, copy=False)
 
 
 # --------------------------------------------------------------------------- few-output conv

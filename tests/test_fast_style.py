@@ -250,7 +250,7 @@ def test_fine_tuning_starts_from_the_network_and_follows_the_schedule(
     ckpt = tmp_path / "ft.npz"
     net, _ = run_training(photos, ckpt, init=start, steps=4, lr_schedule="cosine",
                           widths=(5, 5, 5), seed=4)
-    assert net.widths == start.widths and net.image_skip == start.image_skip
+    assert net.widths == start.widths and net.res_blocks == start.res_blocks
     # conv1/W and out/W share the (3, 3, 9, 9) shape: two calls per step
     np.testing.assert_allclose(rates, [2e-3 * (1 + np.cos(np.pi * s / 4)) / 2
                                        for s in range(4) for _ in range(2)])

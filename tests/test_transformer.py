@@ -61,13 +61,6 @@ SPECS = {
     "tanh_scale": ((lambda rng: {"x": rng.standard_normal((2, 3, 4, 5))}),
                    (lambda x: tl.tanh_scale_forward(x, [2.0, 0.5, 1.5], [0.1, -0.2, 0.3])),
                    tl.tanh_scale_backward),
-    # u = (x - shift) / scale inside (-0.9, 0.9), away from the clip at 0.95
-    "atanh_scale": ((lambda rng: {"x": np.array([2.0, 0.5, 1.5]).reshape(1, 3, 1, 1)
-                                  * rng.uniform(-0.9, 0.9, (2, 3, 4, 5))
-                                  + np.array([0.1, -0.2, 0.3]).reshape(1, 3, 1, 1)}),
-                    (lambda x: tl.atanh_scale_forward(x, [2.0, 0.5, 1.5], [0.1, -0.2, 0.3],
-                                                      limit=0.95)),
-                    tl.atanh_scale_backward),
 }
 
 #: the fast twins in minicnn.fast_layers (what TransformerNet runs): the same
@@ -253,8 +246,7 @@ def test_upsample_is_nearest_neighbour(rng):
 @pytest.fixture(scope="module")
 def tiny_nets():
     rng = np.random.default_rng(3)
-    return {1: TransformerNet.tiny(rng, num_styles=1), 3: TransformerNet.tiny(rng, num_styles=3),
-            "skip": TransformerNet.tiny(rng, num_styles=1, image_skip=True)}
+    return {1: TransformerNet.tiny(rng, num_styles=1), 3: TransformerNet.tiny(rng, num_styles=3)}
 
 
 def _relu_margin(net, cache):
@@ -274,11 +266,8 @@ def _relu_margin(net, cache):
 
 
 def _input_away_from_kinks(net, style, shape=(1, 3, 8, 8), margin=3e-3):
-    """The candidate input (of 40 seeded draws) farthest from every ReLU kink
-    (for the image skip: pixels inside its clip, |x| < 1.8)."""
+    """The candidate input (of 40 seeded draws) farthest from every ReLU kink."""
     xs = [np.random.default_rng(seed).standard_normal(shape) for seed in range(40)]
-    if net.image_skip:
-        xs = [np.clip(0.6 * x, -1.8, 1.8) for x in xs]
     margins = [_relu_margin(net, net.forward(x, style)[1]) for x in xs]
     assert max(margins) > margin, "no input away from the ReLU kinks found"
     return xs[int(np.argmax(margins))]
@@ -287,7 +276,6 @@ def _input_away_from_kinks(net, style, shape=(1, 3, 8, 8), margin=3e-3):
 @pytest.mark.parametrize("num_styles,param", [
     (1, "x"), (1, "res1/a/W"), (1, "res1/b/gamma"), (1, "conv2/beta"), (1, "out/b"),
     (3, "x"), (3, "res1/b/W"), (3, "up1/gamma"), (3, "conv1/beta"),
-    ("skip", "x"), ("skip", "out/W"), ("skip", "res1/a/W"),
 ])
 def test_transformer_gradients(tiny_nets, num_styles, param):
     """Gradients through the whole network, residual blocks included (the input
@@ -298,7 +286,7 @@ def test_transformer_gradients(tiny_nets, num_styles, param):
     truncation error (it shrinks as h^2: 3e-4 at h=1e-3, 3e-6 at h=1e-4) leaves
     absolute errors of ~1e-9, so the tolerance for the whole network is 1e-6."""
     net = tiny_nets[num_styles]
-    style = np.array([[0.2, 0.5, 0.3]]) if num_styles == 3 else None
+    style = None if num_styles == 1 else np.array([[0.2, 0.5, 0.3]])
     x = _input_away_from_kinks(net, style)
     out, cache = net.forward(x, style)
     dout = np.random.default_rng(7).standard_normal(out.shape)
@@ -366,37 +354,3 @@ def test_stylize_converts_grey_and_rgba(tiny_nets, rng):
     for img in (grey, rgba):
         out = net.stylize(img)
         assert out.dtype == np.uint8 and out.shape == (16, 20, 3)
-
-
-def test_atanh_scale_inverts_tanh_scale_and_clips(rng):
-    """tanh_scale(atanh_scale(x)) = x inside the clip; outside, the clipped value
-    and a zero gradient; a bad limit is an error."""
-    scale, shift = [2.0, 0.5, 1.5], [0.1, -0.2, 0.3]
-    x = rng.uniform(-1, 1, (2, 3, 5, 4)) * np.array(scale).reshape(1, 3, 1, 1) * 0.98 \
-        + np.array(shift).reshape(1, 3, 1, 1)
-    z, cache = tl.atanh_scale_forward(x, scale, shift)
-    back, _ = tl.tanh_scale_forward(z, scale, shift)
-    np.testing.assert_allclose(back, x, rtol=1e-12, atol=1e-12)
-    far = np.full((1, 3, 2, 2), 50.0)
-    z, cache = tl.atanh_scale_forward(far, scale, shift, limit=0.9)
-    np.testing.assert_allclose(z, np.arctanh(0.9))
-    np.testing.assert_array_equal(tl.atanh_scale_backward(np.ones_like(far), cache), 0)
-    with pytest.raises(ValueError, match="limit"):
-        tl.atanh_scale_forward(x, scale, shift, limit=1.0)
-
-
-def test_image_skip_network_starts_near_the_photo_and_round_trips(tmp_path, rng):
-    """With the image skip and a zero last conv the network returns the photo;
-    the setting is saved, loaded and shown; a non-boolean is refused."""
-    net = TransformerNet((3, 4, 5), 1, rng=rng, dtype=np.float64, image_skip=True)
-    net.params["out/W"][:] = 0
-    photo = rng.integers(3, 253, (16, 20, 3), dtype=np.uint8)
-    np.testing.assert_array_equal(net.stylize(photo), photo)
-    plain = TransformerNet((3, 4, 5), 1, params=net.params, dtype=np.float64)
-    assert np.abs(plain.stylize(photo).astype(int) - photo).mean() > 20
-    back = TransformerNet.load(net.save(tmp_path / "skip.npz"), dtype=np.float64)
-    assert back.image_skip and "image skip" in repr(back)
-    x = rng.standard_normal((1, 3, 8, 8))
-    np.testing.assert_array_equal(back.forward(x)[0], net.forward(x)[0])
-    with pytest.raises(TypeError, match="image_skip"):
-        TransformerNet((3, 4, 5), 1, image_skip="yes")

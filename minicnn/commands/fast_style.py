@@ -55,9 +55,6 @@ def register(sub):
     p.add_argument("--crop", type=positive_int, default=256, help="crop size (multiple of 4)")
     p.add_argument("--widths", type=_widths, default=(32, 64, 128))
     p.add_argument("--res-blocks", type=int, default=5)
-    p.add_argument("--image-skip", action="store_true",
-                   help="add the photo to the last conv's output: the network learns a "
-                        "change of the photo")
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     p.add_argument("--lr-schedule", default="constant",
                    help="constant or cosine (decays to 0 at the last step)")
@@ -106,7 +103,7 @@ def run_train(args):
     net, history = train_transformer(
         cnn, args.style, args.content, steps=steps, batch_size=args.batch_size,
         crop=args.crop, widths=args.widths, res_blocks=args.res_blocks,
-        image_skip=args.image_skip, init=args.init, lr_schedule=args.lr_schedule,
+        init=args.init, lr_schedule=args.lr_schedule,
         learning_rate=args.lr, content_weight=args.content_weight,
         content_weight_scale=args.content_weight_scale,
         style_weights=args.style_weights, tv_weight=args.tv_weight,

@@ -13,12 +13,6 @@ Named blocks (widths ``(w1, w2, w3)``, ``R`` residual blocks)::
     up2     upsample x2, pad 1, conv 3x3 w2 -> w1,   IN, ReLU     (H, W)
     out     reflect-pad 4, conv 9x9 w1 -> 3, tanh scaling         (H, W)
 
-With ``image_skip=True`` the output is ``tanh_scale(conv9x9(h) + atanh_scale(x))``:
-the input photo, carried into the tanh's argument by the inverse of the output
-scaling, is added to the last conv, which then predicts a change of the photo
-(as Gatys optimization, started from the photo, does) instead of rebuilding
-the photo through the 4x-downsampled bottleneck.
-
 The 9x9 w1 -> 3 output conv uses ``conv_few_outputs`` (one GEMM of the 243
 taps, then shifted sums) instead of im2col, whose columns would be 81*w1 rows
 by H*W per image (2.6 GiB for w1 = 32, batch 4, 256x256).
@@ -79,13 +73,10 @@ class TransformerNet:
     meta : preprocessing (``mean``, ``std``) shared with the loss network, and
         provenance (training command, steps, losses).
     dtype : float32 (default) or float64 (gradient tests).
-    image_skip : add the input photo to the last conv's output (in the tanh's
-        argument, :func:`~minicnn.transformer_layers.atanh_scale_forward`), so that
-        the network learns a change of the photo (default False: the paper's).
     """
 
     def __init__(self, widths=(32, 64, 128), res_blocks=5, num_styles=1, style_names=None,
-                 params=None, meta=None, rng=None, dtype=np.float32, image_skip=False):
+                 params=None, meta=None, rng=None, dtype=np.float32):
         widths = tuple(int(w) for w in widths)
         if len(widths) != 3 or min(widths) < 1:
             raise ValueError(f"widths must be three positive channel counts, got {widths}")
@@ -94,9 +85,6 @@ class TransformerNet:
         if int(num_styles) < 1:
             raise ValueError(f"num_styles must be >= 1, got {num_styles}")
         self.widths, self.res_blocks, self.num_styles = widths, int(res_blocks), int(num_styles)
-        if not isinstance(image_skip, (bool, np.bool_)):
-            raise TypeError(f"image_skip must be True or False, got {image_skip!r}")
-        self.image_skip = bool(image_skip)
         if style_names is None:
             style_names = [f"style{i}" for i in range(self.num_styles)]
         style_names = [str(s) for s in style_names]
@@ -181,14 +169,12 @@ class TransformerNet:
         return {k: v.astype(self.dtype) for k, v in params.items()}
 
     @classmethod
-    def tiny(cls, rng=None, dtype=np.float64, num_styles=1, widths=(3, 4, 5), res_blocks=1,
-             image_skip=False):
+    def tiny(cls, rng=None, dtype=np.float64, num_styles=1, widths=(3, 4, 5), res_blocks=1):
         """A tiny random network for gradient and property tests (inputs of 8x8 or
         larger, multiples of 4).  Gammas and betas are random so that every
         parameter matters."""
         rng = np.random.default_rng(0) if rng is None else rng
-        net = cls(widths, res_blocks, num_styles=num_styles, rng=rng, dtype=dtype,
-                  image_skip=image_skip)
+        net = cls(widths, res_blocks, num_styles=num_styles, rng=rng, dtype=dtype)
         for k, v in net.params.items():
             if k.endswith("/gamma"):
                 net.params[k] = (0.8 + 0.4 * rng.random(v.shape)).astype(dtype)
@@ -301,12 +287,8 @@ class TransformerNet:
                 # 9x9 C -> 3: tap GEMM + shifted sums, no 81*C-row im2col
                 a, c_conv = fl.conv_few_outputs_forward(xp, self.params["out/W"],
                                                         self.params["out/b"])
-                c_skip = None
-                if self.image_skip:         # the photo, in the tanh's argument
-                    z, c_skip = tl.atanh_scale_forward(x, self.out_scale, self.out_shift)
-                    a = a + z
                 h, c_tanh = tl.tanh_scale_forward(a, self.out_scale, self.out_shift)
-                c = (c_pad, c_conv, c_skip, c_tanh)
+                c = (c_pad, c_conv, c_tanh)
             cache.layer_caches[name] = c
             cache.activations[name] = h
         return h, cache
@@ -326,7 +308,6 @@ class TransformerNet:
                              f"{getattr(dout, 'shape', type(dout).__name__)}")
         grads = {}
         d = np.asarray(dout, dtype=self.dtype)
-        d_skip_in = None                           # the image skip's share of dx
         for b in reversed(self.blocks):
             name, kind = b["name"], b["kind"]
             c = cache.layer_caches[name]
@@ -344,16 +325,12 @@ class TransformerNet:
                 d = self._unit_backward(d, name, c_unit, grads, param_grads)
                 d = fl.upsample_nearest_backward(d, c_up)
             else:
-                c_pad, c_conv, c_skip, c_tanh = c
+                c_pad, c_conv, c_tanh = c
                 da = tl.tanh_scale_backward(d, c_tanh)
-                if c_skip is not None and input_grad:   # a = conv + z: da reaches both
-                    d_skip_in = tl.atanh_scale_backward(da, c_skip)
                 dxp, dw, db = fl.conv_few_outputs_backward(da, c_conv)
                 if param_grads:
                     grads["out/W"], grads["out/b"] = dw, db
                 d = fl.reflection_pad_backward(dxp, c_pad)
-        if d_skip_in is not None:                  # fan-out of x: gradients add
-            d = d + d_skip_in
         return d, grads
 
     # ------------------------------------------------------------------ images
@@ -394,7 +371,7 @@ class TransformerNet:
     def config(self):
         return {"format": FORMAT, "widths": list(self.widths), "res_blocks": self.res_blocks,
                 "num_styles": self.num_styles, "style_names": self.style_names,
-                "image_skip": self.image_skip, "meta": self.meta}
+                "meta": self.meta}
 
     def save(self, path, extra=None):
         """Write an ``.npz`` (params + a JSON config string; no pickles) atomically.
@@ -426,13 +403,11 @@ class TransformerNet:
             raise ValueError(f"{path}: unknown format {config.get('format')!r} "
                              f"(expected {FORMAT!r})")
         return cls(config["widths"], config["res_blocks"], config["num_styles"],
-                   config["style_names"], params=params, meta=config.get("meta"), dtype=dtype,
-                   image_skip=bool(config.get("image_skip", False)))
+                   config["style_names"], params=params, meta=config.get("meta"), dtype=dtype)
 
     def __repr__(self):
         kind = f"conditional, {self.num_styles} styles" if self.conditional else "single style"
-        skip = ", image skip" if self.image_skip else ""
-        return (f"TransformerNet(widths={self.widths}, res_blocks={self.res_blocks}, {kind}{skip}, "
+        return (f"TransformerNet(widths={self.widths}, res_blocks={self.res_blocks}, {kind}, "
                 f"{self.num_params():,} parameters, {self.dtype})")
 
 

@@ -396,8 +396,7 @@ def load_checkpoint(path):
     params = {k[6:]: v for k, v in arrays.items() if k.startswith("param/")}
     net = TransformerNet(config["widths"], config["res_blocks"], config["num_styles"],
                          config["style_names"], params=params, meta=config["meta"],
-                         dtype=params["out/W"].dtype,
-                         image_skip=bool(config.get("image_skip", False)))
+                         dtype=params["out/W"].dtype)
     adam = {}
     for k in net.params:
         if f"adam_m/{k}" in arrays:
@@ -410,7 +409,7 @@ def load_checkpoint(path):
 
 # --------------------------------------------------------------------------- training
 def train_transformer(cnn, styles, content=None, *, steps=2000, batch_size=4, crop=256,
-                      widths=(32, 64, 128), res_blocks=5, image_skip=False, init=None,
+                      widths=(32, 64, 128), res_blocks=5, init=None,
                       learning_rate=1e-3, lr_schedule="constant",
                       content_weight=None, style_weights=None, tv_weight=None,
                       content_weight_scale=1.0,
@@ -429,11 +428,11 @@ def train_transformer(cnn, styles, content=None, *, steps=2000, batch_size=4, cr
         when present, else the embedded photos, ``available_images("dataset")``).
         Each step takes ``batch_size`` random crops of ``crop`` x ``crop`` pixels
         (a multiple of 4).
-    widths, res_blocks, image_skip: the architecture (:class:`TransformerNet`);
-        a resumed run keeps the checkpoint's.
+    widths, res_blocks: the architecture (:class:`TransformerNet`); a resumed run
+        keeps the checkpoint's.
     init: a network (``.npz`` path or TransformerNet) to start from instead of a
-        random one (fine-tuning; its architecture replaces widths, res_blocks and
-        image_skip; its styles must be ``styles``); Adam starts afresh.
+        random one (fine-tuning; its architecture replaces widths and res_blocks;
+        its styles must be ``styles``); Adam starts afresh.
     lr_schedule: ``"constant"`` or ``"cosine"`` (:data:`minicnn.optim.LR_SCHEDULES`:
         ``learning_rate`` decays to 0 at ``steps``).
     content_weight_scale: multiplies each style's content weight (after any
@@ -552,13 +551,12 @@ def train_transformer(cnn, styles, content=None, *, steps=2000, batch_size=4, cr
     if net is None and init is not None:
         net = TransformerNet(init.widths, init.res_blocks, num_styles=len(names),
                              style_names=names, params=init.params, meta=init.meta,
-                             dtype=dtype, image_skip=init.image_skip)
+                             dtype=dtype)
         net.meta.pop("training", None)
     if net is None:
         net = TransformerNet(widths, res_blocks, num_styles=len(names), style_names=names,
                              meta={"mean": list(cnn.meta["mean"]), "std": list(cnn.meta["std"])},
-                             rng=np.random.default_rng([int(seed), 2**31]), dtype=dtype,
-                             image_skip=image_skip)
+                             rng=np.random.default_rng([int(seed), 2**31]), dtype=dtype)
     for k in net.params:
         adam.setdefault(k, {})
         adam[k]["learning_rate"] = float(learning_rate)

@@ -100,6 +100,15 @@ def test_training_feeds_the_crops_at_their_size(photos, monkeypatch):
                                  TRAIN["batch_size"], TRAIN["crop"])
     assert seen[0].shape == (TRAIN["batch_size"], 3, TRAIN["crop"], TRAIN["crop"])
     np.testing.assert_allclose(cnn.deprocess(seen[0]), batch, atol=1)
+    # rescale=(2, 3): crops of photos resized to 2-3x the crop, as training_batch(scale=)
+    seen.clear()
+    run_training(photos, steps=1, rescale=(2, 3))
+    batch, _ = fs.training_batch(sorted(photos.iterdir()), 0, TRAIN["seed"],
+                                 TRAIN["batch_size"], TRAIN["crop"], scale=(2, 3))
+    np.testing.assert_allclose(cnn.deprocess(seen[0]), batch, atol=1)
+    whole, _ = fs.training_batch(sorted(photos.iterdir()), 0, TRAIN["seed"],
+                                 TRAIN["batch_size"], TRAIN["crop"])
+    assert np.abs(batch.astype(int) - whole).mean() > 5
 
 
 def test_heldout_photos_are_not_trained_on(tmp_path):
@@ -259,6 +268,9 @@ def test_fine_tuning_starts_from_the_network_and_follows_the_schedule(
         np.testing.assert_allclose(frozen.params[k], start.params[k], rtol=1e-12, atol=1e-25)
     with pytest.raises(fs.CheckpointError, match="different settings.*lr_schedule"):
         run_training(photos, ckpt, resume=True, init=start, steps=4)
+    with pytest.raises(fs.CheckpointError, match="different settings.*rescale"):
+        run_training(photos, ckpt, resume=True, init=start, steps=4, lr_schedule="cosine",
+                     seed=4, rescale=(1, 2))
     with pytest.raises(fs.CheckpointError, match="different settings.*init"):
         run_training(photos, ckpt, resume=True, steps=4, lr_schedule="cosine", seed=4)
     with pytest.raises(ValueError, match="init is a network of"):
@@ -393,6 +405,13 @@ def test_train_style_cli_smoke(tmp_path):
     assert main(args[:6] + ["3"] + args[7:] + ["--resume"]) == 0
     net = TransformerNet.load(tmp_path / "transformer_the_scream.npz")
     assert net.meta["training"]["steps"] == 3
+    # fine-tune it: --init, a cosine schedule, crops of photos at 2-3x the crop
+    tuned = tmp_path / "tuned.npz"
+    assert main(args + ["--init", str(tmp_path / "transformer_the_scream.npz"), "--lr-schedule",
+                        "cosine", "--rescale", "2,3", "--save", str(tuned)]) == 0
+    training = TransformerNet.load(tuned).meta["training"]
+    assert training["lr_schedule"] == "cosine" and training["rescale"] == [2.0, 3.0]
+    assert "init" in training and training["steps"] == 2
 
 
 def test_demo_section_with_stand_in_networks(tmp_path, monkeypatch):
@@ -505,6 +524,8 @@ def test_bad_training_numbers_are_refused(photos):
                       (dict(checkpoint_every=0), "checkpoint_every must be positive"),
                       (dict(tv_weight=-1.0), "tv_weight must be non-negative"),
                       (dict(content_weight=float("inf")), "content_weight must be"),
-                      (dict(style_weights=(1, 1, float("nan"), 1)), "style_weights must be")):
+                      (dict(style_weights=(1, 1, float("nan"), 1)), "style_weights must be"),
+                      (dict(rescale=(2, 1)), r"rescale must be two factors lo <= hi"),
+                      (dict(rescale=(0, 1)), "rescale must be positive")):
         with pytest.raises(ValueError, match=match):
             fs.train_transformer(cnn, STYLE_IMG, content=photos, crop=32, steps=1, **kw)

@@ -58,6 +58,9 @@ def register(sub):
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     p.add_argument("--lr-schedule", default="constant",
                    help="constant or cosine (decays to 0 at the last step)")
+    p.add_argument("--rescale", type=_floats, default=(1.0, 1.5),
+                   help="LO,HI: resize each photo's short side to crop x U(LO, HI) before "
+                        "cropping (default 1,1.5; 2,3 with --crop 128 trains at 256-384 px)")
     p.add_argument("--init", default=None,
                    help="start from this network .npz (fine-tuning) instead of random weights")
     p.add_argument("--content-weight", type=float, default=None)
@@ -104,6 +107,7 @@ def run_train(args):
         cnn, args.style, args.content, steps=steps, batch_size=args.batch_size,
         crop=args.crop, widths=args.widths, res_blocks=args.res_blocks,
         init=args.init, lr_schedule=args.lr_schedule,
+        rescale=args.rescale,
         learning_rate=args.lr, content_weight=args.content_weight,
         content_weight_scale=args.content_weight_scale,
         style_weights=args.style_weights, tv_weight=args.tv_weight,

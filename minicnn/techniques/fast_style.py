@@ -410,7 +410,7 @@ def load_checkpoint(path):
 # --------------------------------------------------------------------------- training
 def train_transformer(cnn, styles, content=None, *, steps=2000, batch_size=4, crop=256,
                       widths=(32, 64, 128), res_blocks=5, init=None,
-                      learning_rate=1e-3, lr_schedule="constant",
+                      learning_rate=1e-3, lr_schedule="constant", rescale=(1.0, 1.5),
                       content_weight=None, style_weights=None, tv_weight=None,
                       content_weight_scale=1.0,
                       style_size=None, content_layer=CONTENT_LAYER, style_layers=STYLE_LAYERS,
@@ -427,7 +427,10 @@ def train_transformer(cnn, styles, content=None, *, steps=2000, batch_size=4, cr
         sample without the 10 photos held out for evaluation, :func:`training_photos`,
         when present, else the embedded photos, ``available_images("dataset")``).
         Each step takes ``batch_size`` random crops of ``crop`` x ``crop`` pixels
-        (a multiple of 4).
+        (a multiple of 4) of photos whose short side is first resized to ``crop``
+        times a factor drawn from ``rescale`` (lo, hi): (1, 1.5) shows nearly
+        whole photos at the crop's size; (2, 3) with crop 128 shows parts of
+        photos at 256-384 px, the scale at which the networks are evaluated.
     widths, res_blocks: the architecture (:class:`TransformerNet`); a resumed run
         keeps the checkpoint's.
     init: a network (``.npz`` path or TransformerNet) to start from instead of a
@@ -469,6 +472,9 @@ def train_transformer(cnn, styles, content=None, *, steps=2000, batch_size=4, cr
     if crop % 4 or crop < 8:
         raise ValueError(f"crop must be a multiple of 4 and at least 8, got {crop}")
     learning_rate = checks.positive(learning_rate, "learning_rate")
+    rescale = tuple(float(checks.positive(r, "rescale")) for r in np.ravel(rescale))
+    if len(rescale) != 2 or rescale[0] > rescale[1]:
+        raise ValueError(f"rescale must be two factors lo <= hi, got {rescale}")
     checks.choice(lr_schedule, optim.LR_SCHEDULES, "lr_schedule",
                   label="learning-rate schedule")
     content_weight_scale = checks.positive(content_weight_scale, "content_weight_scale")
@@ -525,6 +531,8 @@ def train_transformer(cnn, styles, content=None, *, steps=2000, batch_size=4, cr
                 "content_layer": content_layer, "style_layers": list(style_layers)}
     if lr_schedule != "constant":           # (absent: constant, as older checkpoints)
         settings.update(lr_schedule=lr_schedule, steps=steps)
+    if rescale != (1.0, 1.5):               # (absent: the default, as older checkpoints)
+        settings["rescale"] = list(rescale)
     if init is not None:
         if not isinstance(init, TransformerNet):
             init = TransformerNet.load(init, dtype=dtype)
@@ -571,7 +579,8 @@ def train_transformer(cnn, styles, content=None, *, steps=2000, batch_size=4, cr
                unit="step")
     try:
         while step < steps:
-            batch, s = training_batch(files, step, seed, batch_size, crop, len(names))
+            batch, s = training_batch(files, step, seed, batch_size, crop, len(names),
+                                      scale=rescale)
             # size=crop: the crops reach the loss network as they are (size=None would
             # resize them to the evaluation size, 256)
             x = cnn.preprocess(batch, size=crop, crop=None).astype(net.dtype)

@@ -141,6 +141,11 @@ def summarize(rows):
             sg = np.array([r["ours"]["style"] / r["gatys"]["style"] for r in per])
             cg = np.array([r["ours"]["content"] / max(r["gatys"]["content"], 1e-12) for r in per])
             ok &= (sg <= TARGETS["style_vs_gatys"]) & (cg <= TARGETS["content_vs_gatys"])
+            missed = [f"{r['photo']} (style {a:.2f}, content {c:.2f}, saturated {t:.2%})"
+                      for r, a, c, t, good in zip(per, sg, cg, sat, ok) if not good]
+            if missed:
+                notes.append(f"{row['network']} {row['style']} misses a target on: "
+                             + "; ".join(missed))
             sg_text = f"{np.median(sg):.2f}, {sg.max():.2f}"
             cg_text = f"{np.median(cg):.2f}, {cg.max():.2f}"
         else:

@@ -529,3 +529,24 @@ def test_bad_training_numbers_are_refused(photos):
                       (dict(rescale=(0, 1)), "rescale must be positive")):
         with pytest.raises(ValueError, match=match):
             fs.train_transformer(cnn, STYLE_IMG, content=photos, crop=32, steps=1, **kw)
+
+
+def test_evaluation_table_counts_targets_and_names_the_misses(monkeypatch):
+    """benchmarks/eval_style_networks.py: medians and maxima of the ratios, the photos
+    meeting every target, and a note naming each photo that misses one."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import eval_style_networks as ev
+
+    def rec(name, style, content, gatys_style=100.0, gatys_content=100.0, sat=0.0):
+        return {"photo": name, "photo_style": 1000.0,
+                "ours": {"style": style, "content": content, "saturated": sat},
+                "gatys": {"style": gatys_style, "content": gatys_content}}
+    rows = [{"network": "n.npz", "style": "s", "photos": [
+        rec("good", 150, 150), rec("painted_less", 250, 100), rec("kept_less", 100, 210),
+        rec("blobs", 100, 100, sat=0.02)]}]
+    lines, notes = ev.summarize(rows)
+    assert lines[2] == "| n.npz | s | 1.25, 2.50 | 0.12, 0.25 | 1.25, 2.10 | 2.00% | 1/4 |"
+    assert len(notes) == 1 and "good" not in notes[0]
+    for name in ("painted_less (style 2.50", "kept_less (style 1.00, content 2.10",
+                 "blobs (style 1.00, content 1.00, saturated 2.00%)"):
+        assert name in notes[0]

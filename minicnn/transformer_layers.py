@@ -33,6 +33,7 @@ __all__ = [
     "instance_norm_forward", "instance_norm_backward",
     "conditional_instance_norm_forward", "conditional_instance_norm_backward",
     "upsample_nearest_forward", "upsample_nearest_backward",
+    "upsample_conv_forward", "upsample_conv_backward",
     "residual_add_forward", "residual_add_backward",
     "tanh_scale_forward", "tanh_scale_backward",
     "conv_few_outputs_forward", "conv_few_outputs_backward",
@@ -248,6 +249,33 @@ def upsample_nearest_backward(dout, cache):
 
 
 # --------------------------------------------------------------------------- residual
+def upsample_conv_forward(x, w):
+    """The transformer's up-sampling convolution: nearest x2 upsampling, reflect-pad 1,
+    3x3 convolution (stride 1, no bias; the instance norm after it removes any bias).
+
+    x: (N, C, H, W); w: (F, C, 3, 3) -> out: (N, F, 2H, 2W).  The readable
+    composition of the three layers; :func:`minicnn.fast_layers.upsample_conv_forward`
+    computes the same as four 2x2 convolutions of the small image.
+    """
+    from .layers import conv_forward
+    _check4(x)
+    if np.ndim(w) != 4 or np.shape(w)[1:] != (x.shape[1], 3, 3):
+        raise ValueError(f"w must be (F, {x.shape[1]}, 3, 3), got shape {np.shape(w)}")
+    u, c_up = upsample_nearest_forward(x, 2)
+    p, c_pad = reflection_pad_forward(u, 1)
+    out, c_conv = conv_forward(p, w, np.zeros(len(w), dtype=x.dtype), {"stride": 1, "pad": 0})
+    return out, (c_up, c_pad, c_conv)
+
+
+def upsample_conv_backward(dout, cache):
+    """The three adjoints in reverse: conv, crop (pad^T), block-sum (upsample^T)
+    -> (dx, dw)."""
+    from .layers import conv_backward
+    c_up, c_pad, c_conv = cache
+    dp, dw, _ = conv_backward(dout, c_conv)
+    return upsample_nearest_backward(reflection_pad_backward(dp, c_pad), c_up), dw
+
+
 def residual_add_forward(x, fx):
     """out = x + f(x): the skip connection of a residual block (same shapes)."""
     if np.shape(x) != np.shape(fx):

@@ -45,6 +45,12 @@ SPECS = {
                     (lambda x: tl.upsample_nearest_forward(x, 2)), tl.upsample_nearest_backward),
     "upsample_x3": ((lambda rng: {"x": rng.standard_normal((1, 2, 2, 3))}),
                     (lambda x: tl.upsample_nearest_forward(x, 3)), tl.upsample_nearest_backward),
+    "upsample_conv": ((lambda rng: {"x": rng.standard_normal((2, 3, 3, 4)),
+                                    "w": 0.5 * rng.standard_normal((4, 3, 3, 3))}),
+                      tl.upsample_conv_forward, tl.upsample_conv_backward),
+    "upsample_conv_thin": ((lambda rng: {"x": rng.standard_normal((1, 2, 1, 3)),
+                                         "w": rng.standard_normal((3, 2, 3, 3))}),
+                           tl.upsample_conv_forward, tl.upsample_conv_backward),
     "residual_add": ((lambda rng: {"x": rng.standard_normal((2, 3, 4, 4)),
                                    "fx": rng.standard_normal((2, 3, 4, 4))}),
                      tl.residual_add_forward, tl.residual_add_backward),
@@ -81,6 +87,10 @@ FAST_SPECS = {
                          fl.upsample_nearest_backward),
     "fast_upsample_x3": (SPECS["upsample_x3"][0], (lambda x: fl.upsample_nearest_forward(x, 3)),
                          fl.upsample_nearest_backward),
+    "fast_upsample_conv": (SPECS["upsample_conv"][0], fl.upsample_conv_forward,
+                           fl.upsample_conv_backward),
+    "fast_upsample_conv_thin": (SPECS["upsample_conv_thin"][0], fl.upsample_conv_forward,
+                                fl.upsample_conv_backward),
     "fast_conv_few_outputs_9x9": (SPECS["conv_few_outputs_9x9"][0],
                                   fl.conv_few_outputs_forward, fl.conv_few_outputs_backward),
     "fast_conv_few_outputs_3x5": (SPECS["conv_few_outputs_3x5"][0],
@@ -236,6 +246,30 @@ def test_fast_conv_few_outputs_in_row_strips_equals_the_reference(rng, monkeypat
         np.testing.assert_allclose(mine, theirs, rtol=1e-12, atol=1e-10)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_fast_upsample_conv_in_strips_equals_the_composition(rng, monkeypatch, dtype):
+    """The sub-pixel form equals upsample + reflect-pad + 3x3 conv on odd sizes, with
+    the 2x2 conv's columns split into strips of rows; param_grads=False skips dw."""
+    monkeypatch.setattr(fl, "COL_BUFFER_BYTES", 3000)
+    x = rng.standard_normal((2, 5, 7, 9)).astype(dtype)
+    w = rng.standard_normal((6, 5, 3, 3)).astype(dtype)
+    out, cache = fl.upsample_conv_forward(x, w)
+    ref, ref_cache = tl.upsample_conv_forward(x, w)
+    assert out.dtype == dtype and out.shape == (2, 6, 14, 18)
+    tol = 1e-12 if dtype == np.float64 else 2e-5
+    np.testing.assert_allclose(out, ref, rtol=tol, atol=tol * np.abs(ref).max())
+    d = rng.standard_normal(out.shape).astype(dtype)
+    dx, dw = fl.upsample_conv_backward(d, cache)
+    rdx, rdw = tl.upsample_conv_backward(d, ref_cache)
+    np.testing.assert_allclose(dx, rdx, rtol=tol, atol=tol * np.abs(rdx).max())
+    np.testing.assert_allclose(dw, rdw, rtol=tol, atol=tol * np.abs(rdw).max())
+    dx2, dw2 = fl.upsample_conv_backward(d, cache, param_grads=False)
+    assert dw2 is None
+    np.testing.assert_array_equal(dx2, dx)
+    with pytest.raises(ValueError, match=r"w must be \(F, 5, 3, 3\)"):
+        fl.upsample_conv_forward(x, w[:, :, :2])
+
+
 def test_upsample_is_nearest_neighbour(rng):
     x = rng.standard_normal((1, 2, 3, 4))
     out, _ = tl.upsample_nearest_forward(x, 2)
@@ -253,7 +287,7 @@ def _relu_margin(net, cache):
     """Smallest |pre-ReLU value| over the network (distance to the nearest kink)."""
     margins = []
     for name, c in cache.layer_caches.items():
-        units = {"res": [(f"{name}/a", c[0])], "up": [(name, c[1])]}.get(
+        units = {"res": [(f"{name}/a", c[0])], "up": [(name, c)]}.get(
             name.rstrip("0123456789"), [(name, c)] if name.startswith("conv") else [])
         for unit, (_, _, c_norm, _) in units:
             # the fused norm's kernel cache: conv output x, plane mean and 1/sigma,

@@ -219,13 +219,19 @@ class TransformerNet:
                              f"{', '.join(self.style_names)}")
         return self.style_names.index(name)
 
-    def _unit_forward(self, x, unit, k, stride, w_style, relu):
-        """reflect-pad, conv (no bias), (conditional) instance norm, optional ReLU."""
+    def _unit_forward(self, x, unit, k, stride, w_style, relu, upsample=False):
+        """reflect-pad, conv (no bias), (conditional) instance norm, optional ReLU;
+        ``upsample``: nearest x2 first (upsample, pad and 3x3 conv as one sub-pixel
+        conv, :func:`minicnn.fast_layers.upsample_conv_forward`)."""
         p = self.params
-        xp, c_pad = fl.reflection_pad_forward(x, k // 2)
         w = p[unit + "/W"]
-        a, c_conv = fl.conv_forward(xp, w, np.zeros(w.shape[0], self.dtype),
-                                    {"stride": stride, "pad": 0})
+        if upsample:
+            c_pad = None
+            a, c_conv = fl.upsample_conv_forward(x, w)
+        else:
+            xp, c_pad = fl.reflection_pad_forward(x, k // 2)
+            a, c_conv = fl.conv_forward(xp, w, np.zeros(w.shape[0], self.dtype),
+                                        {"stride": stride, "pad": 0})
         # instance norm and the ReLU after it: one fused kernel pass
         if w_style is None:
             norm = fl.instance_norm_relu_forward if relu else fl.instance_norm_forward
@@ -243,11 +249,15 @@ class TransformerNet:
             da, dgamma, dbeta = fl.instance_norm_relu_backward(dh, c_norm)
         else:
             da, dgamma, dbeta = fl.instance_norm_backward(dh, c_norm)
-        dxp, dw, _ = fl.conv_backward(da, c_conv, param_grads=param_grads,
-                                      input_grad=input_grad)
+        if c_pad is None:                         # the up-sampling sub-pixel conv
+            dx, dw = fl.upsample_conv_backward(da, c_conv, param_grads=param_grads)
+        else:
+            dxp, dw, _ = fl.conv_backward(da, c_conv, param_grads=param_grads,
+                                          input_grad=input_grad)
+            dx = None if dxp is None else fl.reflection_pad_backward(dxp, c_pad)
         if param_grads:
             grads[unit + "/W"], grads[unit + "/gamma"], grads[unit + "/beta"] = dw, dgamma, dbeta
-        return None if dxp is None else fl.reflection_pad_backward(dxp, c_pad)
+        return dx
 
     def _check_input(self, x):
         if not isinstance(x, np.ndarray) or not np.issubdtype(x.dtype, np.floating):
@@ -279,9 +289,7 @@ class TransformerNet:
                 h, c_add = tl.residual_add_forward(h, r)
                 c = (c_a, c_b, c_add)
             elif kind == "up":
-                u, c_up = fl.upsample_nearest_forward(h, 2)
-                h, c_unit = self._unit_forward(u, name, 3, 1, w_style, True)
-                c = (c_up, c_unit)
+                h, c = self._unit_forward(h, name, 3, 1, w_style, True, upsample=True)
             else:
                 xp, c_pad = fl.reflection_pad_forward(h, b["k"] // 2)
                 # 9x9 C -> 3: tap GEMM + shifted sums, no 81*C-row im2col
@@ -321,9 +329,7 @@ class TransformerNet:
                 d_r = self._unit_backward(d_r, name + "/a", c_a, grads, param_grads)
                 d = d_skip + d_r                   # fan-out of x: gradients add
             elif kind == "up":
-                c_up, c_unit = c
-                d = self._unit_backward(d, name, c_unit, grads, param_grads)
-                d = fl.upsample_nearest_backward(d, c_up)
+                d = self._unit_backward(d, name, c, grads, param_grads)
             else:
                 c_pad, c_conv, c_tanh = c
                 da = tl.tanh_scale_backward(d, c_tanh)

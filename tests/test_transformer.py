@@ -388,3 +388,24 @@ def test_stylize_converts_grey_and_rgba(tiny_nets, rng):
     for img in (grey, rgba):
         out = net.stylize(img)
         assert out.dtype == np.uint8 and out.shape == (16, 20, 3)
+
+
+def test_network_with_sub_pixel_up_blocks_equals_the_composition(tiny_nets, rng, monkeypatch):
+    """The up-sampling blocks' sub-pixel conv gives the network (output, dx, every
+    parameter gradient) of upsample + pad + conv, the readable composition."""
+    net = tiny_nets[3]
+    x = rng.standard_normal((2, 3, 12, 8))
+    style = np.array([[0.2, 0.5, 0.3], [1.0, 0.0, 0.0]])
+    out, cache = net.forward(x, style)
+    dout = rng.standard_normal(out.shape)
+    dx, grads = net.backward(dout, cache)
+    monkeypatch.setattr(fl, "upsample_conv_forward", tl.upsample_conv_forward)
+    monkeypatch.setattr(fl, "upsample_conv_backward",
+                        lambda d, c, param_grads=True: tl.upsample_conv_backward(d, c))
+    ref, ref_cache = net.forward(x, style)
+    ref_dx, ref_grads = net.backward(dout, ref_cache)
+    np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(dx, ref_dx, rtol=1e-10, atol=1e-12)
+    for k in grads:
+        np.testing.assert_allclose(grads[k], ref_grads[k], rtol=1e-9,
+                                   atol=1e-10 * max(1, np.abs(ref_grads[k]).max()), err_msg=k)

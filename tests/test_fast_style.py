@@ -412,6 +412,7 @@ def test_train_style_cli_smoke(tmp_path):
     training = TransformerNet.load(tuned).meta["training"]
     assert training["lr_schedule"] == "cosine" and training["rescale"] == [2.0, 3.0]
     assert "init" in training and training["steps"] == 2
+    assert training["init_training"]["steps"] == 3                   # the first run's record
 
 
 def test_demo_section_with_stand_in_networks(tmp_path, monkeypatch):

@@ -560,7 +560,10 @@ def train_transformer(cnn, styles, content=None, *, steps=2000, batch_size=4, cr
         net = TransformerNet(init.widths, init.res_blocks, num_styles=len(names),
                              style_names=names, params=init.params, meta=init.meta,
                              dtype=dtype)
-        net.meta.pop("training", None)
+        # the record of the run that made it goes under this run's (provenance)
+        prior = net.meta.pop("training", None)
+        if prior is not None:
+            net.meta["init_training"] = prior
     if net is None:
         net = TransformerNet(widths, res_blocks, num_styles=len(names), style_names=names,
                              meta={"mean": list(cnn.meta["mean"]), "std": list(cnn.meta["std"])},
@@ -608,6 +611,8 @@ def train_transformer(cnn, styles, content=None, *, steps=2000, batch_size=4, cr
     finally:
         bar.close()
     net.meta["training"] = dict(settings, steps=step)
+    if "init_training" in net.meta:
+        net.meta["training"]["init_training"] = net.meta.pop("init_training")
     if out is not None and not interrupted:
         net.save(out)
     history = dict(history, interrupted=interrupted)

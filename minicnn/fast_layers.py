@@ -40,7 +40,7 @@ import threading
 
 import numpy as np
 
-from . import _kernels
+from . import _kernels, checks
 from .layers import (  # noqa: F401  (re-exports: same API as minicnn.layers)
     RELU_MODES, _conv_params, _pool_params, affine_backward, affine_forward,
     check_relu_mode, concat_backward, concat_forward, conv_backward_naive, conv_forward_naive,
@@ -149,10 +149,7 @@ def _tiles(n, ho, row_bytes, cap=None):
 
 # --------------------------------------------------------------------------- algorithm switch
 def _check_conv_algorithm(name):
-    if name not in CONV_ALGORITHMS:
-        raise ValueError(f"conv algorithm must be one of {', '.join(CONV_ALGORITHMS)}; "
-                         f"got {name!r}")
-    return name
+    return checks.choice(name, CONV_ALGORITHMS, "name", label="conv algorithm")
 
 
 def set_conv_algorithm(name):

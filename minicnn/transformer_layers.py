@@ -248,7 +248,6 @@ def upsample_nearest_backward(dout, cache):
     return dout.reshape(N, C, Hs // s, s, Ws // s, s).sum(axis=(3, 5))
 
 
-# --------------------------------------------------------------------------- residual
 def upsample_conv_forward(x, w):
     """The transformer's up-sampling convolution: nearest x2 upsampling, reflect-pad 1,
     3x3 convolution (stride 1, no bias; the instance norm after it removes any bias).
@@ -276,6 +275,7 @@ def upsample_conv_backward(dout, cache):
     return upsample_nearest_backward(reflection_pad_backward(dp, c_pad), c_up), dw
 
 
+# --------------------------------------------------------------------------- residual
 def residual_add_forward(x, fx):
     """out = x + f(x): the skip connection of a residual block (same shapes)."""
     if np.shape(x) != np.shape(fx):

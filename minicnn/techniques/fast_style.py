@@ -568,9 +568,8 @@ def train_transformer(cnn, styles, content=None, *, steps=2000, batch_size=4, cr
         net = TransformerNet(widths, res_blocks, num_styles=len(names), style_names=names,
                              meta={"mean": list(cnn.meta["mean"]), "std": list(cnn.meta["std"])},
                              rng=np.random.default_rng([int(seed), 2**31]), dtype=dtype)
-    for k in net.params:
+    for k in net.params:                    # the rate is set at each step (lr_schedule)
         adam.setdefault(k, {})
-        adam[k]["learning_rate"] = float(learning_rate)
 
     def save(step):
         if checkpoint is not None:

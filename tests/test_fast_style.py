@@ -280,6 +280,36 @@ def test_fine_tuning_starts_from_the_network_and_follows_the_schedule(
         run_training(photos, None, steps=1, lr_schedule="linear")
 
 
+def test_content_weight_scale_per_style(photos, tmp_path):
+    """A conditional network can weigh each style's content differently: one
+    scale per style multiplies that style's preset content weight; a single
+    number scales all; a wrong count is refused, and so is a resume with other
+    scales (they are part of the checkpoint's settings)."""
+    other = np.random.default_rng(6).integers(0, 256, (40, 44, 3), dtype=np.uint8)
+    ckpt = tmp_path / "cond.npz"
+    base, _ = run_training(photos, None, steps=1, content_weight=100.0)
+    cnn = minicnn.SqueezeNet.tiny(np.random.default_rng(1))
+    kw = dict(TRAIN, steps=2, content_weight=100.0)
+    net, _ = fs.train_transformer(cnn, [STYLE_IMG, other], content=photos, checkpoint=ckpt,
+                                  content_weight_scale=(3.0, 0.5), **kw)
+    weights = [p["content_weight"] for p in net.meta["training"]["presets"]]
+    assert weights == [300.0, 50.0]
+    assert base.meta["training"]["presets"][0]["content_weight"] == 100.0
+    single, _ = fs.train_transformer(cnn, [STYLE_IMG, other], content=photos,
+                                     content_weight_scale=2.0, **dict(kw, steps=1))
+    assert [p["content_weight"] for p in single.meta["training"]["presets"]] == [200.0, 200.0]
+    with pytest.raises(ValueError, match=r"content_weight_scale must be one number or one "
+                                         r"per style \(2\), got 3 values"):
+        fs.train_transformer(cnn, [STYLE_IMG, other], content=photos,
+                             content_weight_scale=(1, 2, 3), **kw)
+    with pytest.raises(ValueError, match="content_weight_scale must be positive"):
+        fs.train_transformer(cnn, [STYLE_IMG, other], content=photos,
+                             content_weight_scale=(1, -2), **kw)
+    with pytest.raises(fs.CheckpointError, match="different settings.*presets"):
+        fs.train_transformer(cnn, [STYLE_IMG, other], content=photos, checkpoint=ckpt,
+                             resume=True, content_weight_scale=(3.0, 1.0), **kw)
+
+
 def test_unknown_style_lists_available():
     with pytest.raises(ValueError, match="starry_night"):
         fs.stylize(np.zeros((16, 16, 3), np.uint8), "picasso")
@@ -413,8 +443,11 @@ def test_train_style_cli_smoke(tmp_path):
     # fine-tune it: --init, a cosine schedule, crops of photos at 2-3x the crop
     tuned = tmp_path / "tuned.npz"
     assert main(args + ["--init", str(tmp_path / "transformer_the_scream.npz"), "--lr-schedule",
-                        "cosine", "--rescale", "2,3", "--save", str(tuned)]) == 0
+                        "cosine", "--rescale", "2,3", "--content-weight-scale", "1.5",
+                        "--save", str(tuned)]) == 0
     training = TransformerNet.load(tuned).meta["training"]
+    assert training["presets"][0]["content_weight"] == \
+        1.5 * net.meta["training"]["presets"][0]["content_weight"]
     assert training["lr_schedule"] == "cosine" and training["rescale"] == [2.0, 3.0]
     assert "init" in training and training["steps"] == 2
     assert training["init_training"]["steps"] == 3                   # the first run's record

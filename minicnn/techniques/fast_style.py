@@ -439,7 +439,9 @@ def train_transformer(cnn, styles, content=None, *, steps=2000, batch_size=4, cr
     lr_schedule: ``"constant"`` or ``"cosine"`` (:data:`minicnn.optim.LR_SCHEDULES`:
         ``learning_rate`` decays to 0 at ``steps``).
     content_weight_scale: multiplies each style's content weight (after any
-        override): > 1 keeps more of the photo.  The shipped networks use 1.5 (at
+        override): > 1 keeps more of the photo.  One number for every style, or
+        one per style in the order of ``styles`` (a conditional network whose
+        styles need different balances).  The shipped networks use 1.25-3 (at
         the presets' 1.0, Starry Night's network ends with about 2.2x the content
         loss of 200 Gatys iterations for 0.9x its style loss).
     content_weight, style_weights (4 values for conv1, fire3, fire4, fire5),
@@ -477,7 +479,12 @@ def train_transformer(cnn, styles, content=None, *, steps=2000, batch_size=4, cr
         raise ValueError(f"rescale must be two factors lo <= hi, got {rescale}")
     checks.choice(lr_schedule, optim.LR_SCHEDULES, "lr_schedule",
                   label="learning-rate schedule")
-    content_weight_scale = checks.positive(content_weight_scale, "content_weight_scale")
+    scales = [checks.positive(c, "content_weight_scale") for c in
+              np.atleast_1d(np.asarray(content_weight_scale, dtype=object))]
+    if len(scales) not in (1, len(styles)):
+        raise ValueError(f"content_weight_scale must be one number or one per style "
+                         f"({len(styles)}), got {len(scales)} values")
+    scales = scales * len(styles) if len(scales) == 1 else scales
     for name, value in (("content_weight", content_weight), ("tv_weight", tv_weight)):
         if value is not None:
             checks.non_negative(value, name)
@@ -511,14 +518,14 @@ def train_transformer(cnn, styles, content=None, *, steps=2000, batch_size=4, cr
         cnn.layer_index(layer, "style_layers")
 
     names, presets, targets = [], [], []
-    for s in styles:
+    for s, scale in zip(styles, scales):
         name, img, preset = _style_spec(s)
         for key, value in (("content_weight", content_weight), ("tv_weight", tv_weight),
                            ("style_size", style_size), ("style_weights", style_weights)):
             if value is not None:
                 preset[key] = value
         preset["style_weights"] = [float(w) for w in preset["style_weights"]]
-        preset["content_weight"] = float(preset["content_weight"]) * content_weight_scale
+        preset["content_weight"] = float(preset["content_weight"]) * scale
         if len(preset["style_weights"]) != len(style_layers):
             raise ValueError(f"style_weights has {len(preset['style_weights'])} values for "
                              f"{len(style_layers)} style layers")

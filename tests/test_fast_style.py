@@ -310,6 +310,36 @@ def test_content_weight_scale_per_style(photos, tmp_path):
                              resume=True, content_weight_scale=(3.0, 1.0), **kw)
 
 
+def test_style_weight_scale_multiplies_each_layer(photos, tmp_path):
+    """style_weight_scale multiplies every style's per-layer weights (each style
+    keeps its own balance); a wrong count or a negative factor is refused; other
+    factors refuse a resume."""
+    other = np.random.default_rng(6).integers(0, 256, (40, 44, 3), dtype=np.uint8)
+    cnn = minicnn.SqueezeNet.tiny(np.random.default_rng(1))
+    kw = dict(TRAIN, steps=1)
+    ckpt = tmp_path / "sw.npz"
+    net, _ = fs.train_transformer(cnn, [STYLE_IMG, other], content=photos, checkpoint=ckpt,
+                                  style_weights=(10, 20, 30, 40),
+                                  style_weight_scale=(1, 2, 4, 0), **kw)
+    for preset in net.meta["training"]["presets"]:
+        assert preset["style_weights"] == [10.0, 40.0, 120.0, 0.0]
+    plain, _ = fs.train_transformer(cnn, STYLE_IMG, content=photos, **kw)
+    scaled, _ = fs.train_transformer(cnn, STYLE_IMG, content=photos,
+                                     style_weight_scale=(2, 2, 2, 2), **kw)
+    np.testing.assert_allclose(scaled.meta["training"]["presets"][0]["style_weights"],
+                               2 * np.array(plain.meta["training"]["presets"][0]
+                                            ["style_weights"]))
+    with pytest.raises(ValueError, match="style_weight_scale has 3 values for 4 style layers"):
+        fs.train_transformer(cnn, STYLE_IMG, content=photos, style_weight_scale=(1, 2, 3), **kw)
+    with pytest.raises(ValueError, match="style_weight_scale must be non-negative"):
+        fs.train_transformer(cnn, STYLE_IMG, content=photos, style_weight_scale=(1, 1, 1, -1),
+                             **kw)
+    with pytest.raises(fs.CheckpointError, match="different settings.*presets"):
+        fs.train_transformer(cnn, [STYLE_IMG, other], content=photos, checkpoint=ckpt,
+                             resume=True, style_weights=(10, 20, 30, 40),
+                             style_weight_scale=(1, 2, 4, 8), **kw)
+
+
 def test_unknown_style_lists_available():
     with pytest.raises(ValueError, match="starry_night"):
         fs.stylize(np.zeros((16, 16, 3), np.uint8), "picasso")
@@ -444,10 +474,13 @@ def test_train_style_cli_smoke(tmp_path):
     tuned = tmp_path / "tuned.npz"
     assert main(args + ["--init", str(tmp_path / "transformer_the_scream.npz"), "--lr-schedule",
                         "cosine", "--rescale", "2,3", "--content-weight-scale", "1.5",
+                        "--style-weight-scale", "1,2,4,8",
                         "--save", str(tuned)]) == 0
     training = TransformerNet.load(tuned).meta["training"]
     assert training["presets"][0]["content_weight"] == \
         1.5 * net.meta["training"]["presets"][0]["content_weight"]
+    np.testing.assert_allclose(training["presets"][0]["style_weights"], np.array(
+        net.meta["training"]["presets"][0]["style_weights"]) * [1, 2, 4, 8])
     assert training["lr_schedule"] == "cosine" and training["rescale"] == [2.0, 3.0]
     assert "init" in training and training["steps"] == 2
     assert training["init_training"]["steps"] == 3                   # the first run's record

@@ -69,6 +69,9 @@ def register(sub):
                         "--style, comma-separated (the shipped networks: 1.25-3)")
     p.add_argument("--style-weights", type=_floats, default=None,
                    help="4 comma-separated weights for conv1,fire3,fire4,fire5")
+    p.add_argument("--style-weight-scale", type=_floats, default=None,
+                   help="4 comma-separated factors multiplying each style's weights of "
+                        "conv1,fire3,fire4,fire5 (e.g. 1,2,4,8: more of the larger structures)")
     p.add_argument("--tv-weight", type=float, default=None,
                    help="total-variation weight per squared pixel level (default: the preset's)")
     p.add_argument("--style-size", type=positive_int, default=None)
@@ -111,7 +114,8 @@ def run_train(args):
         rescale=args.rescale,
         learning_rate=args.lr, content_weight=args.content_weight,
         content_weight_scale=args.content_weight_scale,
-        style_weights=args.style_weights, tv_weight=args.tv_weight,
+        style_weights=args.style_weights, style_weight_scale=args.style_weight_scale,
+        tv_weight=args.tv_weight,
         style_size=args.style_size, checkpoint=checkpoint,
         checkpoint_every=args.checkpoint_every, resume=args.resume, out=save,
         seed=args.seed, progress=True, dtype=np.float32, overwrite=args.overwrite)

@@ -412,7 +412,7 @@ def train_transformer(cnn, styles, content=None, *, steps=2000, batch_size=4, cr
                       widths=(32, 64, 128), res_blocks=5, init=None,
                       learning_rate=1e-3, lr_schedule="constant", rescale=(1.0, 1.5),
                       content_weight=None, style_weights=None, tv_weight=None,
-                      content_weight_scale=1.0,
+                      content_weight_scale=1.0, style_weight_scale=None,
                       style_size=None, content_layer=CONTENT_LAYER, style_layers=STYLE_LAYERS,
                       checkpoint=None, checkpoint_every=100, resume=False, out=None, seed=0,
                       progress=False, callback=None, dtype=np.float32, overwrite=False):
@@ -444,6 +444,10 @@ def train_transformer(cnn, styles, content=None, *, steps=2000, batch_size=4, cr
         styles need different balances).  The shipped networks use 1.25-3 (at
         the presets' 1.0, Starry Night's network ends with about 2.2x the content
         loss of 200 Gatys iterations for 0.9x its style loss).
+    style_weight_scale: one factor per style layer multiplying every style's
+        per-layer weights (after any override), e.g. ``(1, 2, 4, 8)`` weighs the
+        deeper layers' Grams more (the larger structures of a painting) while
+        each style keeps its own balance; None: ``(1, 1, 1, 1)``.
     content_weight, style_weights (4 values for conv1, fire3, fire4, fire5),
         tv_weight, style_size: override the cs231n preset of each style
         (:data:`STYLE_PRESETS`; Starry Night's for other images).
@@ -485,6 +489,12 @@ def train_transformer(cnn, styles, content=None, *, steps=2000, batch_size=4, cr
         raise ValueError(f"content_weight_scale must be one number or one per style "
                          f"({len(styles)}), got {len(scales)} values")
     scales = scales * len(styles) if len(scales) == 1 else scales
+    if style_weight_scale is not None:
+        style_weight_scale = [checks.non_negative(w, "style_weight_scale") for w in
+                              np.atleast_1d(np.asarray(style_weight_scale, dtype=object))]
+        if len(style_weight_scale) != len(tuple(style_layers)):
+            raise ValueError(f"style_weight_scale has {len(style_weight_scale)} values for "
+                             f"{len(tuple(style_layers))} style layers")
     for name, value in (("content_weight", content_weight), ("tv_weight", tv_weight)):
         if value is not None:
             checks.non_negative(value, name)
@@ -525,6 +535,9 @@ def train_transformer(cnn, styles, content=None, *, steps=2000, batch_size=4, cr
             if value is not None:
                 preset[key] = value
         preset["style_weights"] = [float(w) for w in preset["style_weights"]]
+        if style_weight_scale is not None:
+            preset["style_weights"] = [float(w * m) for w, m in
+                                       zip(preset["style_weights"], style_weight_scale)]
         preset["content_weight"] = float(preset["content_weight"]) * scale
         if len(preset["style_weights"]) != len(style_layers):
             raise ValueError(f"style_weights has {len(preset['style_weights'])} values for "

@@ -408,7 +408,10 @@ def test_shipped_network_files(path):
     while "init_training" in stages[-1]:
         stages.append(stages[-1]["init_training"])
     assert sum(t["steps"] for t in stages) >= 4000
-    assert all(t["crop"] == 128 and set(t["styles"]) == set(net.style_names) for t in stages)
+    # the recorded setup is the networks' README's: 128-pixel crops, then stages at 256
+    assert stages[-1]["crop"] == 128
+    assert all(t["crop"] in (128, 256) and set(t["styles"]) == set(net.style_names)
+               for t in stages)
 
 
 @pytest.fixture(scope="module")

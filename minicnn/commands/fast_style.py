@@ -66,7 +66,7 @@ def register(sub):
     p.add_argument("--content-weight", type=float, default=None)
     p.add_argument("--content-weight-scale", type=_floats, default=(1.0,),
                    help="multiply each style's content weight: one number, or one per "
-                        "--style, comma-separated (the shipped networks: 1.25-3)")
+                        "--style, comma-separated (the shipped networks: 1-3)")
     p.add_argument("--style-weights", type=_floats, default=None,
                    help="4 comma-separated weights for conv1,fire3,fire4,fire5")
     p.add_argument("--style-weight-scale", type=_floats, default=None,

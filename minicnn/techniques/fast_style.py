@@ -441,7 +441,7 @@ def train_transformer(cnn, styles, content=None, *, steps=2000, batch_size=4, cr
     content_weight_scale: multiplies each style's content weight (after any
         override): > 1 keeps more of the photo.  One number for every style, or
         one per style in the order of ``styles`` (a conditional network whose
-        styles need different balances).  The shipped networks use 1.25-3 (at
+        styles need different balances).  The shipped networks use 1-3 (at
         the presets' 1.0, Starry Night's network ends with about 2.2x the content
         loss of 200 Gatys iterations for 0.9x its style loss).
     style_weight_scale: one factor per style layer multiplying every style's

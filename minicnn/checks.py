@@ -16,7 +16,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["positive", "non_negative", "positive_int", "finite", "class_index", "layer_name",
+__all__ = ["positive", "non_negative", "each", "positive_int", "finite", "class_index", "layer_name",
            "images", "batch", "same_length", "rng", "choice", "image_size", "in_range"]
 
 
@@ -70,6 +70,13 @@ def non_negative(value, name, integer=False):
     if not np.isfinite(v):
         raise ValueError(f"{name} must be non-negative and finite, got {value!r}")
     return v if integer else float(v)
+
+
+def each(values, name, check):
+    """A number or a sequence of numbers -> list of the values, each through
+    ``check(value, name)`` (:func:`positive`, :func:`non_negative`, ...), so that
+    the error names the argument and shows the offending entry."""
+    return [check(v, name) for v in np.atleast_1d(np.asarray(values, dtype=object))]
 
 
 def positive_int(value, name):

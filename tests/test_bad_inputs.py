@@ -372,6 +372,10 @@ CASES = [
     # ---------------------------------------------------------------- checks themselves
     ("checks-choice", lambda: checks.choice("x", ("a", "b"), "kind"), ValueError, "kind"),
     ("checks-same-length", lambda: checks.same_length([1], [1, 2], "x", "y"), ValueError, "y"),
+    ("checks-each-nan", lambda: checks.each((1, float("nan")), "scale", checks.positive),
+     ValueError, "scale"),
+    ("checks-each-text", lambda: checks.each(("1", 2), "scale", checks.non_negative), TypeError,
+     "scale"),
     # ---------------------------------------------------------------- the command line
     ("cli-classviz-out-is-a-file", lambda: cli("classviz", "1", "--out", a_file()), "cli",
      "--out"),

@@ -483,24 +483,23 @@ def train_transformer(cnn, styles, content=None, *, steps=2000, batch_size=4, cr
         raise ValueError(f"rescale must be two factors lo <= hi, got {rescale}")
     checks.choice(lr_schedule, optim.LR_SCHEDULES, "lr_schedule",
                   label="learning-rate schedule")
-    scales = [checks.positive(c, "content_weight_scale") for c in
-              np.atleast_1d(np.asarray(content_weight_scale, dtype=object))]
+    scales = checks.each(content_weight_scale, "content_weight_scale", checks.positive)
     if len(scales) not in (1, len(styles)):
         raise ValueError(f"content_weight_scale must be one number or one per style "
                          f"({len(styles)}), got {len(scales)} values")
     scales = scales * len(styles) if len(scales) == 1 else scales
+    style_layers = tuple(style_layers)
     if style_weight_scale is not None:
-        style_weight_scale = [checks.non_negative(w, "style_weight_scale") for w in
-                              np.atleast_1d(np.asarray(style_weight_scale, dtype=object))]
-        if len(style_weight_scale) != len(tuple(style_layers)):
+        style_weight_scale = checks.each(style_weight_scale, "style_weight_scale",
+                                         checks.non_negative)
+        if len(style_weight_scale) != len(style_layers):
             raise ValueError(f"style_weight_scale has {len(style_weight_scale)} values for "
-                             f"{len(tuple(style_layers))} style layers")
+                             f"{len(style_layers)} style layers")
     for name, value in (("content_weight", content_weight), ("tv_weight", tv_weight)):
         if value is not None:
             checks.non_negative(value, name)
     if style_weights is not None:
-        style_weights = [checks.non_negative(w, "style_weights") for w in
-                         np.atleast_1d(np.asarray(style_weights, dtype=object))]
+        style_weights = checks.each(style_weights, "style_weights", checks.non_negative)
     if style_size is not None:
         style_size = checks.positive(style_size, "style_size", integer=True)
     seed = checks.non_negative(seed, "seed", integer=True)
@@ -522,7 +521,6 @@ def train_transformer(cnn, styles, content=None, *, steps=2000, batch_size=4, cr
         else [Path(p) for p in content]
     if not files:
         raise ValueError("content has no training images")
-    style_layers = tuple(style_layers)
     cnn.layer_index(content_layer, "content_layer")
     for layer in style_layers:
         cnn.layer_index(layer, "style_layers")

@@ -179,7 +179,9 @@ def main(argv=None):
     cnn = minicnn.load_squeezenet("torchvision", fetch=False)
     networks = args.network
     if networks is None:
+        # the single-style files, then the conditional one (with its blend check)
         networks = sorted({fs.TRANSFORMER_DIR / f for f, _ in fs.STYLES.values()})
+        networks.append(fs.TRANSFORMER_DIR / fs.CONDITIONAL_NETWORK)
     photos = [(n, content_image(p, args.size)) for n, p in fs.evaluation_photos()]
     if args.photos:
         photos = photos[:args.photos]

@@ -16,9 +16,10 @@
   filtering F(m x m, 3x3) (Lavin & Gray 2016; m = 4 by default, 2 on request): each
   m x m output tile is ``A^T [(G g G^T) o (B^T d B)] A`` over an (m+2)^2 input tile,
   so the channel sum becomes (m+2)^2 GEMMs ``U[xi] (F, C) @ V[xi] (C, P)`` over the
-  P tiles, with 36/144 (m = 4) or 16/36 (m = 2) of the direct multiplications.  The tile transforms and their adjoints are kernels
-  (``_kernels.winograd_*``); the weight transform ``U = G g G^T`` and its adjoint
-  ``dW = G^T dU G`` are one GEMM each with ``K = G (x) G`` on the flattened 3x3s.  Backward runs the forward in reverse: ``dM = A dY
+  P tiles, with 36/144 (m = 4) or 16/36 (m = 2) of the direct multiplications.  The
+  tile transforms and their adjoints are kernels (``_kernels.winograd_*``); the weight
+  transform ``U = G g G^T`` and its adjoint ``dW = G^T dU G`` are one GEMM each with
+  ``K = G (x) G`` on the flattened 3x3s.  Backward runs the forward in reverse: ``dM = A dY
   A^T`` per tile, ``dU = dM V^T`` (the columns V recomputed), ``dV = U^T dM`` and
   ``dx`` = the scatter-add ``B dV B^T`` over the overlapping tiles (the input
   transform's adjoint, padding cropped).  It is exact in exact arithmetic (the

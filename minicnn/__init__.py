@@ -98,7 +98,7 @@ def show_config(file=None):
     if callable(describe):
         lines.append(describe())
     from .fast_layers import get_conv_algorithm
-    lines.append(f"3x3 stride-1 convolutions: {get_conv_algorithm()} "
+    lines.append(f"stride-1 convolutions: {get_conv_algorithm()} "
                  "(minicnn.fast_layers.set_conv_algorithm)")
     lines.append(f"weights: {_weights_in_use()}")
     from .data import available_images, data_dir

@@ -21,13 +21,16 @@ memory layout, dtype preserved; see the docstrings of the NumPy twins below):
     winograd_output_adjoint(dout, row0=0, row1=None, out=None, m=2) -> dM
         the F(m x m, 3x3) tile transforms (m = 2 or 4) of a 3x3 stride-1 convolution
         and their adjoints
+    conv_direct(x, w, b, out=None) -> out (N, F, Hp-KH+1, Wp-KW+1)
+        stride-1 unpadded convolution plus bias, computed without columns (for few
+        channels and large kernels)
 
 Selection, read once at import:
 
 - ``MINICNN_PURE_NUMPY=1`` forces the NumPy twins (the compiled modules are not
   even imported);
 - otherwise each compiled module (``minicnn._im2col``, ``_maxpool``, ``_texture``,
-  ``_norm``, ``_pad``, ``_winograd``,
+  ``_norm``, ``_pad``, ``_winograd``, ``_direct``,
   built from ``kernels/*.pyx``) is used when importable; a missing one falls
   back to its twins with one ``RuntimeWarning`` that says how to build it;
 - ``MINICNN_REQUIRE_EXT=1`` turns a missing module into an ``ImportError``.
@@ -52,12 +55,12 @@ __all__ = ["BACKEND", "KERNEL_SOURCES", "KERNEL_NAMES", "describe", "get_kernels
            "window_ssd_numpy", "fill_pass_numpy", "instance_norm_rows",
            "instance_norm_rows_backward", "reflect_pad", "reflect_pad_adjoint",
            "winograd_input", "winograd_input_adjoint", "winograd_output",
-           "winograd_output_adjoint"]
+           "winograd_output_adjoint", "conv_direct"]
 
 KERNEL_NAMES = ("im2col", "col2im", "maxpool_forward", "maxpool_backward", "window_ssd",
                 "instance_norm_rows", "instance_norm_rows_backward", "reflect_pad",
                 "reflect_pad_adjoint", "winograd_input", "winograd_input_adjoint",
-                "winograd_output", "winograd_output_adjoint")
+                "winograd_output", "winograd_output_adjoint", "conv_direct")
 #: compiled module (under the ``minicnn`` package) -> kernels it provides
 _MODULES = {"_im2col": ("im2col", "col2im"),
             "_maxpool": ("maxpool_forward", "maxpool_backward"),
@@ -65,7 +68,8 @@ _MODULES = {"_im2col": ("im2col", "col2im"),
             "_norm": ("instance_norm_rows", "instance_norm_rows_backward"),
             "_pad": ("reflect_pad", "reflect_pad_adjoint"),
             "_winograd": ("winograd_input", "winograd_input_adjoint", "winograd_output",
-                          "winograd_output_adjoint")}
+                          "winograd_output_adjoint"),
+            "_direct": ("conv_direct",)}
 
 
 def _flag(name):
@@ -567,6 +571,38 @@ def winograd_output_adjoint_numpy(dout, row0=0, row1=None, out=None, m=2):
         out[:, :, p0 * tw:(p0 + ty1 - ty0) * tw] = dm.reshape(a * a, F, -1)
     return out
 
+def conv_direct_numpy(x, w, b, out=None):
+    """NumPy twin of ``minicnn._direct.conv_direct``: x (N, C, Hp, Wp) (already padded),
+    w (F, C, KH, KW), b (F,) -> (N, F, Hp-KH+1, Wp-KW+1) in the dtype of x,
+
+        out[n, f, i, j] = b[f] + sum_{c, u, v} w[f, c, u, v] x[n, c, i + u, j + v],
+
+    as a sum over the KH*KW taps of (F, C) @ (C, Ho*Wo) products of shifted windows."""
+    x = _as_float(x, "x")
+    if x.ndim != 4 or np.ndim(w) != 4 or np.shape(w)[1] != x.shape[1]:
+        raise ValueError(f"x (N, C, Hp, Wp) and w (F, C, KH, KW) must agree on C, got "
+                         f"{x.shape} and {np.shape(w)}")
+    N, C, Hp, Wp = x.shape
+    F, _, KH, KW = np.shape(w)
+    Ho, Wo = Hp - KH + 1, Wp - KW + 1
+    if Ho < 1 or Wo < 1:
+        raise ValueError(f"x of spatial size {(Hp, Wp)} is smaller than the kernel {(KH, KW)}")
+    if np.shape(b) != (F,):
+        raise ValueError(f"b must have shape ({F},), got {np.shape(b)}")
+    w = np.asarray(w, dtype=x.dtype)
+    acc = np.zeros((N, F, Ho, Wo), dtype=x.dtype)
+    for u in range(KH):
+        for v in range(KW):
+            acc += np.einsum("fc,nchw->nfhw", w[:, :, u, v], x[:, :, u:u + Ho, v:v + Wo])
+    acc += np.asarray(b, dtype=x.dtype).reshape(1, F, 1, 1)
+    if out is None:
+        return acc
+    if out.shape != acc.shape or out.dtype != acc.dtype or not out.flags["C_CONTIGUOUS"]:
+        raise ValueError(f"out must be a C-contiguous {acc.dtype} array of shape "
+                         f"{acc.shape}, got {out.dtype} {out.shape}")
+    out[...] = acc
+    return out
+
 numpy = types.SimpleNamespace(
     name="numpy", im2col=im2col_numpy, col2im=col2im_numpy,
     maxpool_forward=maxpool_forward_numpy, maxpool_backward=maxpool_backward_numpy,
@@ -575,7 +611,7 @@ numpy = types.SimpleNamespace(
     reflect_pad=reflect_pad_numpy, reflect_pad_adjoint=reflect_pad_adjoint_numpy,
     winograd_input=winograd_input_numpy, winograd_input_adjoint=winograd_input_adjoint_numpy,
     winograd_output=winograd_output_numpy,
-    winograd_output_adjoint=winograd_output_adjoint_numpy)
+    winograd_output_adjoint=winograd_output_adjoint_numpy, conv_direct=conv_direct_numpy)
 
 
 # =========================================================================== compiled kernels

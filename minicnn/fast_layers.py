@@ -76,11 +76,14 @@ COL_BUFFER_BYTES = 4 * 2 ** 20
 
 _tls = threading.local()
 
-#: how 3x3 stride-1 convolutions are computed: "auto" (Winograd F(4x4, 3x3) when the compiled
-#: kernels are built and both channel counts are at least WINOGRAD_MIN_CHANNELS),
-#: "im2col" (always columns + GEMM), "winograd2" / "winograd4" (always F(2x2, 3x3) /
-#: F(4x4, 3x3), also on the NumPy twins)
-CONV_ALGORITHMS = ("auto", "im2col", "winograd2", "winograd4")
+#: how stride-1 convolutions are computed: "auto" (3x3 ones by Winograd F(4x4, 3x3) when
+#: the compiled kernels are built and both channel counts are at least
+#: WINOGRAD_MIN_CHANNELS; those with a large kernel and few input or output channels
+#: directly, see DIRECT_MAX_CHANNELS), "im2col" (always columns + GEMM; the few-outputs
+#: conv its tap GEMM), "winograd2" / "winograd4" (3x3 ones always by F(2x2, 3x3) /
+#: F(4x4, 3x3), also on the NumPy twins), "direct" (all of them by ``conv_direct``, also
+#: on the NumPy twin)
+CONV_ALGORITHMS = ("auto", "im2col", "winograd2", "winograd4", "direct")
 #: smallest channel counts and output pixels (over the batch) for which "auto" picks
 #: Winograd F(4x4, 3x3).  Measured (2 threads, float32, forward / backward ms):
 #: 128->128 channels at 64x64, batch 4: 20 / 41 against 46 / 75 with im2col;
@@ -90,6 +93,16 @@ CONV_ALGORITHMS = ("auto", "im2col", "winograd2", "winograd4")
 #: tile transforms cost more than the multiplications they save.
 WINOGRAD_MIN_CHANNELS = 32
 WINOGRAD_MIN_PIXELS = 4096
+#: "auto" computes a stride-1 convolution directly (``_kernels.conv_direct``: no columns,
+#: accumulators in vector registers) when the compiled kernel is built, the kernel has at
+#: least DIRECT_MIN_TAPS taps and the input or the output has at most
+#: DIRECT_MAX_CHANNELS channels.  im2col there builds KH*KW*C column rows per pixel for
+#: a GEMM with few outputs, or a GEMM with few outputs.  Measured (2 threads, float32,
+#: ms, direct against im2col / the few-outputs tap GEMM): 9x9 3 -> 16 at 512x384, 4.5
+#: against 16; 16 -> 3, 6.4 against 19; 3 -> 32 at 256x256, batch 4: 12 against 32;
+#: 32 -> 3: 14 against 38.
+DIRECT_MAX_CHANNELS = 4
+DIRECT_MIN_TAPS = 25
 _conv_algorithm = "auto"
 
 
@@ -154,8 +167,8 @@ def _check_conv_algorithm(name):
 
 
 def set_conv_algorithm(name):
-    """Choose how 3x3 stride-1 convolutions run (one of :data:`CONV_ALGORITHMS`);
-    returns the previous choice.  Other convolutions always use im2col + GEMM."""
+    """Choose how stride-1 convolutions run (one of :data:`CONV_ALGORITHMS`); returns
+    the previous choice.  Strided convolutions always use im2col + GEMM."""
     global _conv_algorithm
     prev, _conv_algorithm = _conv_algorithm, _check_conv_algorithm(name)
     return prev
@@ -190,12 +203,22 @@ def _row_strips(rows, row_bytes):
 
 def _winograd_tile(N, C, F, kh, kw, sh, sw, ho, wo):
     """The output tile size m of the Winograd algorithm to use (2 or 4), or 0 for im2col."""
-    if not (kh == kw == 3 and sh == sw == 1) or _conv_algorithm == "im2col":
+    if not (kh == kw == 3 and sh == sw == 1) or _conv_algorithm in ("im2col", "direct"):
         return 0
     if _conv_algorithm != "auto":
         return int(_conv_algorithm[-1])
     big = min(C, F) >= WINOGRAD_MIN_CHANNELS and N * ho * wo >= WINOGRAD_MIN_PIXELS
     return 4 if big and _kernels.KERNEL_SOURCES["winograd_input"].startswith("cython") else 0
+
+
+def _direct(C, F, kh, kw, sh, sw):
+    """Whether this convolution runs on ``_kernels.conv_direct`` (see DIRECT_MAX_CHANNELS)."""
+    if not sh == sw == 1 or _conv_algorithm not in ("auto", "direct"):
+        return False
+    if _conv_algorithm == "direct":
+        return True
+    return (min(C, F) <= DIRECT_MAX_CHANNELS and kh * kw >= DIRECT_MIN_TAPS
+            and _kernels.KERNEL_SOURCES["conv_direct"].startswith("cython"))
 
 
 def _winograd_kron(dt, m):
@@ -297,7 +320,10 @@ def conv_forward(x, w, b, conv_param=None):
     bc = np.asarray(b, dtype=dt).reshape(F, 1)
     out = np.empty((N, F, ho, wo), dtype=dt)
     m = _winograd_tile(N, C, F, kh, kw, sh, sw, ho, wo)
-    if kh == kw == 1 and sh == sw == 1 and ph == pw == 0:
+    if _direct(C, F, kh, kw, sh, sw):
+        xp = xc if ph == pw == 0 else np.pad(xc, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+        _kernels.conv_direct(xp, w2.reshape(F, C, kh, kw), bc.reshape(F), out=out)
+    elif kh == kw == 1 and sh == sw == 1 and ph == pw == 0:
         # 1x1: out[n] (F, H*W) = W2 (F, C) @ x[n] (C, H*W), already NCHW
         o3 = _view(out, (N, F, ho * wo))
         np.matmul(w2, xc.reshape(N, C, H * W), out=o3)
@@ -519,6 +545,11 @@ def conv_few_outputs_forward(x, w, b):
     xc = np.ascontiguousarray(x, dtype=dt)
     wf = np.ascontiguousarray(np.asarray(w, dtype=dt)[:, :, ::-1, ::-1]
                               .transpose(0, 2, 3, 1).reshape(F * KH * KW, C))
+    if _direct(C, F, KH, KW, 1, 1):
+        out = _kernels.conv_direct(xc, np.asarray(w, dtype=dt), np.asarray(b, dtype=dt))
+        if out.dtype != x.dtype:
+            out = out.astype(x.dtype)
+        return out, (xc, wf, w.shape, np.asarray(b).dtype)
     out = np.zeros((N, F, Ho, Wo), dtype=dt)
     x3 = xc.reshape(N, C, Hp * Wp)
     for n in range(N):

@@ -283,10 +283,29 @@ def test_conv_algorithm_switch():
     with fl.conv_algorithm("winograd4"):
         assert tile(1, 2, 2, 3, 3, 1, 1, 3, 3) == 4
     assert fl.get_conv_algorithm() == "auto"
-    with pytest.raises(ValueError, match="auto, im2col, winograd2, winograd4"):
+    with pytest.raises(ValueError, match="auto, im2col, winograd2, winograd4, direct"):
         fl.set_conv_algorithm("fft")
-    with pytest.raises(ValueError, match="auto, im2col, winograd2, winograd4"):
-        fl.conv_algorithm("direct")
+    with pytest.raises(ValueError, match="auto, im2col, winograd2, winograd4, direct"):
+        fl.conv_algorithm("gemm")
+
+
+def test_direct_conv_switch():
+    """auto computes large kernels with few channels directly on the compiled kernel;
+    "direct" forces every stride-1 conv there (and keeps them off Winograd), "im2col"
+    none."""
+    from minicnn import _kernels
+    compiled = _kernels.KERNEL_SOURCES["conv_direct"].startswith("cython")
+    direct = fl._direct
+    assert direct(3, 16, 9, 9, 1, 1) == compiled                    # the transformer's conv1
+    assert direct(16, 3, 9, 9, 1, 1) == compiled                    # and its output conv
+    assert not direct(3, 16, 9, 9, 2, 2)                            # strided
+    assert not direct(3, 64, 3, 3, 1, 1)                            # small kernel
+    assert not direct(16, 16, 9, 9, 1, 1)                           # many channels
+    with fl.conv_algorithm("direct"):
+        assert direct(64, 64, 3, 3, 1, 1) and not direct(64, 64, 3, 3, 2, 1)
+        assert fl._winograd_tile(4, 128, 128, 3, 3, 1, 1, 64, 64) == 0
+    with fl.conv_algorithm("im2col"):
+        assert not direct(3, 16, 9, 9, 1, 1)
 
 
 # ----------------------------------------------------------------- max pooling

@@ -518,6 +518,72 @@ def test_winograd_kernels_reject_bad_arguments(impl):
         K.winograd_input(x, 1, 1, m=3)
 
 
+# ----------------------------------------------------------------- direct convolution
+#: (x shape, w shape): rows narrower than one 64-byte run, rows that are not a multiple
+#: of it, rows of several double runs; F below, at and above the block of 4; KH != KW
+DIRECT_CASES = [((1, 3, 12, 10), (5, 3, 9, 9)), ((2, 2, 7, 40), (3, 2, 3, 5)),
+                ((1, 16, 14, 60), (3, 16, 9, 9)), ((2, 3, 13, 77), (16, 3, 5, 7)),
+                ((1, 1, 4, 35), (1, 1, 1, 1)), ((1, 4, 9, 19), (8, 4, 2, 3))]
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("xs,ws", DIRECT_CASES)
+def test_conv_direct_matches_reference(impl, dtype, xs, ws):
+    """conv_direct = the loop reference (a stride-1 unpadded conv plus bias), in any
+    input layout, dtype preserved, ``out`` filled in place."""
+    K = kernels(impl)
+    rng = np.random.default_rng(sum(xs) + sum(ws))
+    x = rng.standard_normal(xs).astype(dtype)
+    w = rng.standard_normal(ws).astype(dtype)
+    b = rng.standard_normal(ws[0]).astype(dtype)
+    ref = layers.conv_forward_naive(x.astype(np.float64), w.astype(np.float64),
+                                    b.astype(np.float64), {"stride": 1, "pad": 0})[0]
+    tol = 1e-12 if dtype == np.float64 else 2e-5
+    for name, xl in layouts(x):
+        got = K.conv_direct(xl, w, b)
+        assert got.dtype == dtype and got.shape == ref.shape, name
+        np.testing.assert_allclose(got, ref, rtol=tol, atol=tol * np.abs(ref).max(), err_msg=name)
+    out = np.full(ref.shape, np.nan, dtype=dtype)
+    assert K.conv_direct(x, w, b, out=out) is out
+    np.testing.assert_allclose(out, ref, rtol=tol, atol=tol * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_conv_direct_parallel_rows_match_twin(threads):
+    kernels("cython")
+    import importlib
+    mod = importlib.import_module("minicnn._direct")
+    twin, cy = both()
+    rng = np.random.default_rng(threads)
+    x, w, b = rng.standard_normal((3, 3, 21, 50)), rng.standard_normal((6, 3, 9, 9)), \
+        rng.standard_normal(6)
+    try:
+        mod.set_num_threads(threads)
+        mod._set_min_work("DIRECT_MIN_WORK", 0)
+        np.testing.assert_allclose(cy.conv_direct(x, w, b), twin.conv_direct(x, w, b),
+                                   rtol=1e-12, atol=1e-12)
+    finally:
+        mod.set_num_threads(0)
+        mod._set_min_work("DIRECT_MIN_WORK", mod._DEFAULT_MIN_WORK[0])
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_conv_direct_rejects_bad_arguments(impl):
+    K = kernels(impl)
+    x, w, b = np.zeros((1, 2, 6, 6)), np.zeros((3, 2, 3, 3)), np.zeros(3)
+    with pytest.raises(ValueError, match="must agree on C"):
+        K.conv_direct(x, np.zeros((3, 4, 3, 3)), b)
+    with pytest.raises(ValueError, match="smaller than the kernel"):
+        K.conv_direct(x, np.zeros((3, 2, 7, 3)), b)
+    with pytest.raises(ValueError, match="b must have shape"):
+        K.conv_direct(x, w, np.zeros(4))
+    with pytest.raises(ValueError, match="out must be"):
+        K.conv_direct(x, w, b, out=np.zeros((1, 3, 4, 5)))
+    with pytest.raises(TypeError, match="float32 or float64"):
+        K.conv_direct(x.astype(int), w, b)
+
+
 # ----------------------------------------------------------------- backend selection
 def _run(*code, **env):
     full_env = {k: v for k, v in os.environ.items()

@@ -240,10 +240,45 @@ def test_fast_conv_few_outputs_in_row_strips_equals_the_reference(rng, monkeypat
     want = tl.conv_few_outputs_backward(dout, ref_cache)
     monkeypatch.setattr(fl, "COL_BUFFER_BYTES", strip_rows * 3 * 81 * 13 * 8)
     assert len(list(fl._row_strips(16, 3 * 81 * 13 * 8))) == -(-16 // strip_rows)
-    out, cache = fl.conv_few_outputs_forward(x, w, b)
+    with fl.conv_algorithm("im2col"):                   # the tap GEMM, not conv_direct
+        out, cache = fl.conv_few_outputs_forward(x, w, b)
     np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-11)
     for mine, theirs in zip(fl.conv_few_outputs_backward(dout, cache), want):
         np.testing.assert_allclose(mine, theirs, rtol=1e-12, atol=1e-10)
+
+
+@pytest.mark.parametrize("algo", ["auto", "im2col", "direct"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_fast_9x9_convs_equal_the_reference_on_every_algorithm(rng, algo, dtype):
+    """The transformer's 9x9 convs (3 -> 16 padded by the caller, 16 -> 3 few-outputs)
+    give the reference's output and gradients whichever way the forward is computed
+    (direct on the compiled kernel or its twin, im2col / tap GEMM)."""
+    from minicnn import fast_layers as fl
+    tol = 1e-12 if dtype == np.float64 else 2e-5
+    x = rng.standard_normal((2, 3, 19, 40)).astype(dtype)
+    w1, b1 = rng.standard_normal((16, 3, 9, 9)).astype(dtype), rng.standard_normal(16)
+    w2, b2 = rng.standard_normal((3, 16, 9, 9)).astype(dtype), rng.standard_normal(3)
+    for conv_param in ({"stride": 1, "pad": 0}, {"stride": 1, "pad": 4}):
+        ref, ref_cache = fl.conv_forward_naive(x.astype(np.float64), w1.astype(np.float64),
+                                               b1, conv_param)
+        with fl.conv_algorithm(algo):
+            out, cache = fl.conv_forward(x, w1, b1, conv_param)
+        assert out.dtype == dtype
+        np.testing.assert_allclose(out, ref, rtol=tol, atol=tol * np.abs(ref).max())
+        dout = rng.standard_normal(ref.shape)
+        for g, want in zip(fl.conv_backward(dout.astype(dtype), cache),
+                           fl.conv_backward_naive(dout, ref_cache)):
+            np.testing.assert_allclose(g, want, rtol=tol, atol=tol * np.abs(want).max())
+    h = rng.standard_normal((2, 16, 19, 40)).astype(dtype)
+    ref, ref_cache = tl.conv_few_outputs_forward(h.astype(np.float64), w2.astype(np.float64), b2)
+    with fl.conv_algorithm(algo):
+        out, cache = fl.conv_few_outputs_forward(h, w2, b2)
+    assert out.dtype == dtype
+    np.testing.assert_allclose(out, ref, rtol=tol, atol=tol * np.abs(ref).max())
+    dout = rng.standard_normal(ref.shape)
+    for g, want in zip(fl.conv_few_outputs_backward(dout.astype(dtype), cache),
+                       tl.conv_few_outputs_backward(dout, ref_cache)):
+        np.testing.assert_allclose(g, want, rtol=tol, atol=tol * np.abs(want).max())
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

@@ -646,6 +646,23 @@ def upsample_nearest_backward(dout, cache):
 #: edge-padded small image for output rows of parity a (see upsample_conv_forward)
 _SUBPIXEL = np.array([[[1, 0, 0], [0, 1, 1]],
                       [[1, 1, 0], [0, 0, 1]]])
+#: _SUBPIXEL_K[(a, b, t, s), (u, v)] = S[a, t, u] S[b, s, v]: the tap sums of all four
+#: parities as one (16, 9) matrix, so w_ab for every (f, c) is one GEMM (a three-operand
+#: einsum took 2 ms for 32 x 64 channels)
+_SUBPIXEL_K = np.einsum("atu,bsv->abtsuv", _SUBPIXEL, _SUBPIXEL).reshape(16, 9).astype(float)
+
+
+def _subpixel_weights(w, dt):
+    """w (F, C, 3, 3) -> w_ab stacked as (4F, C, 2, 2), row (a, b, f)."""
+    F, C = w.shape[:2]
+    k = _SUBPIXEL_K.astype(dt) @ np.asarray(w, dtype=dt).reshape(F * C, 9).T   # (16, F*C)
+    return k.reshape(2, 2, 2, 2, F, C).transpose(0, 1, 4, 5, 2, 3).reshape(4 * F, C, 2, 2)
+
+
+def _subpixel_weights_adjoint(dw4, F, C):
+    """The adjoint of :func:`_subpixel_weights`: dw4 (4F, C, 2, 2) -> dw (F, C, 3, 3)."""
+    d = dw4.reshape(2, 2, F, C, 2, 2).transpose(0, 1, 4, 5, 2, 3).reshape(16, F * C)
+    return (_SUBPIXEL_K.T.astype(d.dtype) @ d).T.reshape(F, C, 3, 3)
 
 
 def upsample_conv_forward(x, w):
@@ -674,8 +691,7 @@ def upsample_conv_forward(x, w):
     F = w.shape[0]
     dt = _compute_dtype(x)
     xe = np.pad(np.asarray(x, dtype=dt), ((0, 0), (0, 0), (1, 1), (1, 1)), mode="edge")
-    w4 = np.einsum("atu,bsv,fcuv->abfcts", _SUBPIXEL, _SUBPIXEL, np.asarray(w, dtype=dt))
-    z, c_z = conv_forward(xe, w4.reshape(4 * F, C, 2, 2), np.zeros(4 * F, dtype=dt))
+    z, c_z = conv_forward(xe, _subpixel_weights(w, dt), np.zeros(4 * F, dtype=dt))
     z6 = z.reshape(N, 2, 2, F, H + 1, W + 1)
     out = np.empty((N, F, H, 2, W, 2), dtype=dt)
     for a in range(2):
@@ -707,8 +723,7 @@ def upsample_conv_backward(dout, cache, param_grads=True):
                                 param_grads=param_grads)
     dw = None
     if param_grads:
-        dw = np.einsum("atu,bsv,abfcts->fcuv", _SUBPIXEL, _SUBPIXEL,
-                       dw4.reshape(2, 2, F, C, 2, 2))
+        dw = _subpixel_weights_adjoint(dw4, F, C)
     dx = dxe[:, :, 1:-1, 1:-1].copy()            # edge pad^T: the border folds inwards
     dx[:, :, 0, :] += dxe[:, :, 0, 1:-1]
     dx[:, :, -1, :] += dxe[:, :, -1, 1:-1]

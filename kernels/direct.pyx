@@ -8,8 +8,8 @@ b (F,) -> out (N, F, Ho, Wo), Ho = Hp - KH + 1, Wo = Wp - KW + 1,
 
 computed without columns: for blocks of 4 output channels and runs of 64 bytes of an
 output row, the accumulators stay in vector registers over the whole (c, u, v) sum
-(``kernels/direct_rows.h``, compiled for AVX-512, AVX2 and baseline x86-64 and picked
-at load time).  It pays where im2col does not: few channels and a large kernel (a
+(``kernels/direct_rows.h``, written for AVX-512, AVX2 and baseline vectors, the widest
+the CPU has picked at import: ``ISA``).  It pays where im2col does not: few channels and a large kernel (a
 9x9 conv from 3 channels builds 243 column rows per output pixel and then a GEMM with
 only 16 outputs; into 3 channels, a GEMM with 3 outputs).  Output rows (n, i) are
 spread over OpenMP threads.  The NumPy twin (same signature, same result to
@@ -24,14 +24,34 @@ include "threads.pxi"
 
 cdef extern from "direct_rows.h" nogil:
     int MINICNN_DIRECT_FB
+    int direct_isa()
     void direct_row_f32(const float *x, Py_ssize_t C, Py_ssize_t Hp, Py_ssize_t Wp,
                         const float *wb, const float *bias, Py_ssize_t F, Py_ssize_t KH,
                         Py_ssize_t KW, float *out, Py_ssize_t Ho, Py_ssize_t Wo,
-                        Py_ssize_t i)
+                        Py_ssize_t i, int isa)
     void direct_row_f64(const double *x, Py_ssize_t C, Py_ssize_t Hp, Py_ssize_t Wp,
                         const double *wb, const double *bias, Py_ssize_t F, Py_ssize_t KH,
                         Py_ssize_t KW, double *out, Py_ssize_t Ho, Py_ssize_t Wo,
-                        Py_ssize_t i)
+                        Py_ssize_t i, int isa)
+
+cdef int _isa = direct_isa()
+#: the instruction set the row kernel runs with: "avx512", "avx2" or "baseline" (vectors
+#: of 64, 32 or 16 bytes); ``_set_isa`` overrides it for tests (never above the CPU's)
+ISA = {4: "avx512", 3: "avx2", 0: "baseline"}[_isa]
+_CPU_ISA = _isa
+
+
+def _set_isa(name):
+    """Test hook: run the row kernel with a narrower instruction set ("avx512", "avx2",
+    "baseline"); one the CPU lacks raises ValueError."""
+    global _isa, ISA
+    levels = {"avx512": 4, "avx2": 3, "baseline": 0}
+    if name not in levels:
+        raise ValueError(f"isa must be one of {', '.join(levels)}, got {name!r}")
+    if levels[name] > _CPU_ISA:
+        raise ValueError(f"this CPU cannot run {name}")
+    _isa, ISA = levels[name], name
+
 
 cdef Py_ssize_t DIRECT_MIN_WORK = 200000
 _DEFAULT_MIN_WORK = (DIRECT_MIN_WORK,)
@@ -51,16 +71,17 @@ cdef void _run(const floating[:, :, :, ::1] x, const floating[::1] wb,
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], Hp = x.shape[2], Wp = x.shape[3]
     cdef Py_ssize_t F = out.shape[1], Ho = out.shape[2], Wo = out.shape[3]
     cdef Py_ssize_t r, n, i
+    cdef int isa = _isa
     cdef int nthreads = _threads_for(N * F * Ho * Wo * C * KH * KW, DIRECT_MIN_WORK)
     for r in prange(N * Ho, nogil=True, schedule="static", num_threads=nthreads):
         n = r // Ho
         i = r - n * Ho
         if floating is float:
             direct_row_f32(&x[n, 0, 0, 0], C, Hp, Wp, &wb[0], &bias[0], F, KH, KW,
-                           &out[n, 0, 0, 0], Ho, Wo, i)
+                           &out[n, 0, 0, 0], Ho, Wo, i, isa)
         else:
             direct_row_f64(&x[n, 0, 0, 0], C, Hp, Wp, &wb[0], &bias[0], F, KH, KW,
-                           &out[n, 0, 0, 0], Ho, Wo, i)
+                           &out[n, 0, 0, 0], Ho, Wo, i, isa)
 
 
 def conv_direct(x, w, b, out=None):

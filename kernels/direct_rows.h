@@ -22,21 +22,20 @@
 
 #define MINICNN_DIRECT_FB 4
 
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11 && defined(__x86_64__) \
-    && defined(__linux__) && defined(__GLIBC__)   /* ifunc dispatch: GCC 11+, glibc */
-#define MINICNN_DIRECT_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define MINICNN_DIRECT_CLONES
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+#define MINICNN_DIRECT_X86 1
+#define MINICNN_TARGET_V4 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")))
+#define MINICNN_TARGET_V3 __attribute__((target("avx2,fma")))
 #endif
 
-#define MINICNN_DIRECT_ROW(T, SUF)                                                        \
-typedef T vec_##SUF __attribute__((vector_size(64)));                                    \
-MINICNN_DIRECT_CLONES static void direct_row_##SUF(                                      \
+#define MINICNN_DIRECT_ROW(T, SUF, VB, ATTR)                                              \
+typedef T vec_##SUF __attribute__((vector_size(VB)));                                    \
+ATTR static void direct_row_##SUF(                                                       \
         const T *x, ptrdiff_t C, ptrdiff_t Hp, ptrdiff_t Wp,                             \
         const T *wb, const T *bias, ptrdiff_t F, ptrdiff_t KH, ptrdiff_t KW,             \
         T *out, ptrdiff_t Ho, ptrdiff_t Wo, ptrdiff_t i)                                 \
 {                                                                                        \
-    enum { VN = 64 / sizeof(T), FB = MINICNN_DIRECT_FB };                                \
+    enum { VN = VB / sizeof(T), FB = MINICNN_DIRECT_FB };                                \
     const ptrdiff_t taps = C * KH * KW;                                                  \
     (void)Hp;                                                                            \
     for (ptrdiff_t g = 0; g * FB < F; g++) {                                             \
@@ -114,7 +113,54 @@ MINICNN_DIRECT_CLONES static void direct_row_##SUF(                             
     }                                                                                    \
 }
 
-MINICNN_DIRECT_ROW(float, f32)
-MINICNN_DIRECT_ROW(double, f64)
+MINICNN_DIRECT_ROW(float, f32_base, 16, )
+MINICNN_DIRECT_ROW(double, f64_base, 16, )
+#ifdef MINICNN_DIRECT_X86
+MINICNN_DIRECT_ROW(float, f32_v3, 32, MINICNN_TARGET_V3)
+MINICNN_DIRECT_ROW(double, f64_v3, 32, MINICNN_TARGET_V3)
+MINICNN_DIRECT_ROW(float, f32_v4, 64, MINICNN_TARGET_V4)
+MINICNN_DIRECT_ROW(double, f64_v4, 64, MINICNN_TARGET_V4)
+#endif
+
+/* 4: AVX-512, 3: AVX2 + FMA, 0: baseline (what direct_row_f32 / _f64 will run) */
+static int direct_isa(void)
+{
+#ifdef MINICNN_DIRECT_X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")
+        && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq"))
+        return 4;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return 3;
+#endif
+    return 0;
+}
+
+#define MINICNN_DIRECT_DISPATCH(T, SUF)                                                   \
+static void direct_row_##SUF(const T *x, ptrdiff_t C, ptrdiff_t Hp, ptrdiff_t Wp,        \
+        const T *wb, const T *bias, ptrdiff_t F, ptrdiff_t KH, ptrdiff_t KW,             \
+        T *out, ptrdiff_t Ho, ptrdiff_t Wo, ptrdiff_t i, int isa)                        \
+{                                                                                        \
+    (void)isa;                                                                           \
+    MINICNN_DIRECT_CALL_X86(T, SUF)                                                      \
+    direct_row_##SUF##_base(x, C, Hp, Wp, wb, bias, F, KH, KW, out, Ho, Wo, i);          \
+}
+
+#ifdef MINICNN_DIRECT_X86
+#define MINICNN_DIRECT_CALL_X86(T, SUF)                                                   \
+    if (isa == 4) {                                                                      \
+        direct_row_##SUF##_v4(x, C, Hp, Wp, wb, bias, F, KH, KW, out, Ho, Wo, i);        \
+        return;                                                                          \
+    }                                                                                    \
+    if (isa == 3) {                                                                      \
+        direct_row_##SUF##_v3(x, C, Hp, Wp, wb, bias, F, KH, KW, out, Ho, Wo, i);        \
+        return;                                                                          \
+    }
+#else
+#define MINICNN_DIRECT_CALL_X86(T, SUF)
+#endif
+
+MINICNN_DIRECT_DISPATCH(float, f32)
+MINICNN_DIRECT_DISPATCH(double, f64)
 
 #endif

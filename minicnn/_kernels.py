@@ -55,7 +55,7 @@ __all__ = ["BACKEND", "KERNEL_SOURCES", "KERNEL_NAMES", "describe", "get_kernels
            "window_ssd_numpy", "fill_pass_numpy", "instance_norm_rows",
            "instance_norm_rows_backward", "reflect_pad", "reflect_pad_adjoint",
            "winograd_input", "winograd_input_adjoint", "winograd_output",
-           "winograd_output_adjoint", "conv_direct"]
+           "winograd_output_adjoint", "conv_direct", "direct_isa"]
 
 KERNEL_NAMES = ("im2col", "col2im", "maxpool_forward", "maxpool_backward", "window_ssd",
                 "instance_norm_rows", "instance_norm_rows_backward", "reflect_pad",
@@ -793,10 +793,20 @@ def tune_malloc(trim_threshold=512 << 20, mmap_threshold=32 << 20):
     return ok
 
 
+def direct_isa():
+    """The vectors ``conv_direct`` runs with: "avx512", "avx2" or "baseline" (64, 32 or
+    16 bytes, the widest the CPU has), or None when it is the NumPy twin."""
+    if not KERNEL_SOURCES["conv_direct"].startswith("cython"):
+        return None
+    return importlib.import_module(f"{__package__ or 'minicnn'}._direct").ISA
+
+
 def describe():
     """One line per kernel: where it comes from, plus the OpenMP thread count."""
     width = max(map(len, KERNEL_NAMES + ("OpenMP threads",)))
-    lines = [f"  {k:{width}s} {KERNEL_SOURCES[k]}" for k in KERNEL_NAMES]
+    lines = [f"  {k:{width}s} {KERNEL_SOURCES[k]}"
+             + (f", {direct_isa()} vectors" if k == "conv_direct" and direct_isa() else "")
+             for k in KERNEL_NAMES]
     if BACKEND == "numpy":
         lines.append(f"  {'OpenMP threads':{width}s} (unused)")
     else:

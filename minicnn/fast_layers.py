@@ -94,13 +94,15 @@ CONV_ALGORITHMS = ("auto", "im2col", "winograd2", "winograd4", "direct")
 WINOGRAD_MIN_CHANNELS = 32
 WINOGRAD_MIN_PIXELS = 4096
 #: "auto" computes a stride-1 convolution directly (``_kernels.conv_direct``: no columns,
-#: accumulators in vector registers) when the compiled kernel is built, the kernel has at
-#: least DIRECT_MIN_TAPS taps and the input or the output has at most
-#: DIRECT_MAX_CHANNELS channels.  im2col there builds KH*KW*C column rows per pixel for
-#: a GEMM with few outputs, or a GEMM with few outputs.  Measured (2 threads, float32,
-#: ms, direct against im2col / the few-outputs tap GEMM): 9x9 3 -> 16 at 512x384, 4.5
-#: against 16; 16 -> 3, 6.4 against 19; 3 -> 32 at 256x256, batch 4: 12 against 32;
-#: 32 -> 3: 14 against 38.
+#: accumulators in vector registers) when the compiled kernel runs with AVX2 or AVX-512
+#: vectors, the kernel has at least DIRECT_MIN_TAPS taps and the input or the output has
+#: at most DIRECT_MAX_CHANNELS channels.  im2col there builds KH*KW*C column rows per
+#: pixel for a GEMM with few outputs, or a GEMM with few outputs.  Measured (2 threads,
+#: float32, ms, AVX-512, direct against im2col / the few-outputs tap GEMM): 9x9 3 -> 16
+#: at 512x384, 4.5 against 16; 16 -> 3, 6.4 against 19; 3 -> 32 at 256x256, batch 4: 12
+#: against 32; 32 -> 3: 14 against 38.  By vector width (512x384, 3 -> 16 and 16 -> 3):
+#: AVX-512 3.7 and 5.6 ms, AVX2 7.4 and 10.3, baseline (16-byte) vectors 24 and 32,
+#: slower than the GEMMs: not used.
 DIRECT_MAX_CHANNELS = 4
 DIRECT_MIN_TAPS = 25
 _conv_algorithm = "auto"
@@ -218,7 +220,7 @@ def _direct(C, F, kh, kw, sh, sw):
     if _conv_algorithm == "direct":
         return True
     return (min(C, F) <= DIRECT_MAX_CHANNELS and kh * kw >= DIRECT_MIN_TAPS
-            and _kernels.KERNEL_SOURCES["conv_direct"].startswith("cython"))
+            and _kernels.direct_isa() in ("avx512", "avx2"))
 
 
 def _winograd_kron(dt, m):

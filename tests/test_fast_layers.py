@@ -308,6 +308,20 @@ def test_direct_conv_switch():
         assert not direct(3, 16, 9, 9, 1, 1)
 
 
+def test_direct_conv_not_chosen_on_baseline_vectors(monkeypatch):
+    """With only 16-byte vectors the direct kernel is slower than the GEMMs: auto keeps
+    im2col there (and on the NumPy twin); "direct" still forces it."""
+    from minicnn import _kernels
+    for isa in ("baseline", None):
+        monkeypatch.setattr(_kernels, "direct_isa", lambda isa=isa: isa)
+        assert not fl._direct(3, 16, 9, 9, 1, 1)
+        with fl.conv_algorithm("direct"):
+            assert fl._direct(3, 16, 9, 9, 1, 1)
+    for isa in ("avx2", "avx512"):
+        monkeypatch.setattr(_kernels, "direct_isa", lambda isa=isa: isa)
+        assert fl._direct(3, 16, 9, 9, 1, 1)
+
+
 # ----------------------------------------------------------------- max pooling
 POOLS = [
     dict(pool_height=2, pool_width=2, stride=2),

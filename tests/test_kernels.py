@@ -568,6 +568,35 @@ def test_conv_direct_parallel_rows_match_twin(threads):
         mod._set_min_work("DIRECT_MIN_WORK", mod._DEFAULT_MIN_WORK[0])
 
 
+def test_conv_direct_every_vector_width_matches_twin():
+    """The row kernel is written per instruction set (64-, 32-, 16-byte vectors): each
+    one the CPU can run equals the twin, on rows narrower than a run, between runs and
+    of several double runs."""
+    kernels("cython")
+    import importlib
+    mod = importlib.import_module("minicnn._direct")
+    twin, cy = both()
+    assert _kernels.direct_isa() == mod.ISA in ("avx512", "avx2", "baseline")
+    widths = ["avx512", "avx2", "baseline"]
+    runnable = widths[widths.index(mod.ISA):]
+    rng = np.random.default_rng(5)
+    try:
+        for isa in runnable:
+            mod._set_isa(isa)
+            for xs, ws in [((1, 3, 12, 10), (5, 3, 9, 9)), ((2, 3, 11, 83), (6, 3, 9, 9)),
+                           ((1, 5, 10, 70), (3, 5, 3, 3))]:
+                for dtype in DTYPES:
+                    x = rng.standard_normal(xs).astype(dtype)
+                    w, b = rng.standard_normal(ws).astype(dtype), rng.standard_normal(ws[0])
+                    tol = 1e-12 if dtype == np.float64 else 2e-5
+                    np.testing.assert_allclose(cy.conv_direct(x, w, b), twin.conv_direct(x, w, b),
+                                               rtol=tol, atol=tol * 10, err_msg=f"{isa} {xs}")
+        with pytest.raises(ValueError, match="isa must be one of"):
+            mod._set_isa("neon")
+    finally:
+        mod._set_isa(runnable[0])
+
+
 @pytest.mark.parametrize("impl", IMPLS)
 def test_conv_direct_rejects_bad_arguments(impl):
     K = kernels(impl)

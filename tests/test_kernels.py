@@ -547,6 +547,9 @@ def test_conv_direct_matches_reference(impl, dtype, xs, ws):
     out = np.full(ref.shape, np.nan, dtype=dtype)
     assert K.conv_direct(x, w, b, out=out) is out
     np.testing.assert_allclose(out, ref, rtol=tol, atol=tol * np.abs(ref).max())
+    # no input channels: an empty sum, the bias everywhere
+    empty = K.conv_direct(x[:, :0], w[:, :0], b)
+    np.testing.assert_allclose(empty, np.broadcast_to(b.reshape(1, -1, 1, 1), ref.shape), rtol=tol)
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3])

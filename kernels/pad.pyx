@@ -1,5 +1,5 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
-"""Reflection padding and its adjoint  ->  module ``minicnn._pad``.
+"""Reflection padding, the sub-pixel shuffle, and their adjoints  ->  module ``minicnn._pad``.
 
 ``reflect_pad(x, p)``: (N, C, H, W) -> (N, C, H + 2p, W + 2p) with
 ``out[..., i, j] = x[..., r(i - p, H), r(j - p, W)]``, ``r(t, n)`` reflecting t into
@@ -9,9 +9,17 @@
 ``reflect_pad_adjoint(d, p)``: the adjoint (crop + fold): the centre of d plus every
 padded row and column added back onto the pixel it copied.
 
+``subpixel_shuffle(z, H, W)``: z (N, 4F, H + 1, W + 1), read as (N, 2, 2, F, H + 1, W + 1)
+(the four parities' 2x2 convs of the sub-pixel up-sampling conv, see
+``minicnn.fast_layers.upsample_conv_forward``) -> (N, F, 2H, 2W),
+``out[n, f, 2i + a, 2j + b] = z[n, a, b, f, i + a, j + b]``: each parity keeps its window
+and the four are interleaved.  ``subpixel_shuffle_adjoint(d, H, W)``: its adjoint, the
+scatter of d's parities into a zero (N, 4F, H + 1, W + 1).
+
 Planes are spread over OpenMP threads; rows are copied with memcpy.  The NumPy twins
 (same signatures and results) are ``reflect_pad_numpy`` / ``reflect_pad_adjoint_numpy``
-in ``minicnn/_kernels.py``.
+and ``subpixel_shuffle_numpy`` / ``subpixel_shuffle_adjoint_numpy`` in
+``minicnn/_kernels.py``.
 """
 import numpy as np
 cimport cython
@@ -122,3 +130,77 @@ def reflect_pad_adjoint(d, Py_ssize_t p):
         else:
             _adjoint[double](d3, x3, p)
     return dx
+
+
+cdef void _shuffle(const floating[:, :, :, ::1] z, floating[:, :, :, ::1] out,
+                   Py_ssize_t F) noexcept nogil:
+    cdef Py_ssize_t N = out.shape[0], H = out.shape[2] // 2, W = out.shape[3] // 2
+    cdef Py_ssize_t q, n, f, i, a, j
+    cdef floating* o
+    cdef const floating* z0
+    cdef const floating* z1
+    for q in prange(N * F, nogil=True, schedule="static",
+                    num_threads=_threads_for(N * F * 4 * H * W, PAD_MIN_WORK)):
+        n = q // F
+        f = q - n * F
+        for i in range(H):
+            for a in range(2):
+                z0 = &z[n, 2 * a * F + f, i + a, 0]             # parity (a, 0): columns j
+                z1 = &z[n, (2 * a + 1) * F + f, i + a, 1]       # parity (a, 1): columns j + 1
+                o = &out[n, f, 2 * i + a, 0]
+                for j in range(W):
+                    o[2 * j] = z0[j]
+                    o[2 * j + 1] = z1[j]
+
+
+cdef void _shuffle_adjoint(const floating[:, :, :, ::1] d, floating[:, :, :, ::1] dz,
+                           Py_ssize_t F) noexcept nogil:
+    cdef Py_ssize_t N = d.shape[0], H = d.shape[2] // 2, W = d.shape[3] // 2
+    cdef Py_ssize_t q, n, f, i, a, j
+    cdef const floating* o
+    cdef floating* z0
+    cdef floating* z1
+    for q in prange(N * F, nogil=True, schedule="static",
+                    num_threads=_threads_for(N * F * 4 * H * W, PAD_MIN_WORK)):
+        n = q // F
+        f = q - n * F
+        for i in range(H):
+            for a in range(2):
+                z0 = &dz[n, 2 * a * F + f, i + a, 0]
+                z1 = &dz[n, (2 * a + 1) * F + f, i + a, 1]
+                o = &d[n, f, 2 * i + a, 0]
+                for j in range(W):
+                    z0[j] = o[2 * j]
+                    z1[j] = o[2 * j + 1]
+
+
+def subpixel_shuffle(z, Py_ssize_t H, Py_ssize_t W):
+    """(N, 4F, H + 1, W + 1) -> (N, F, 2H, 2W): out[n, f, 2i+a, 2j+b] = z[n, (2a+b)F + f, i+a, j+b]."""
+    z = _check(z, "z")
+    N, F4, Hz, Wz = z.shape
+    if F4 % 4 or Hz != H + 1 or Wz != W + 1 or H < 1 or W < 1:
+        raise ValueError(f"z must be (N, 4F, H + 1, W + 1) = (N, 4F, {H + 1}, {W + 1}), "
+                         f"got shape {z.shape}")
+    out = np.empty((N, F4 // 4, 2 * H, 2 * W), dtype=z.dtype)
+    if out.size:
+        if z.dtype == np.float32:
+            _shuffle[float](z, out, F4 // 4)
+        else:
+            _shuffle[double](z, out, F4 // 4)
+    return out
+
+
+def subpixel_shuffle_adjoint(d, Py_ssize_t H, Py_ssize_t W):
+    """(N, F, 2H, 2W) -> (N, 4F, H + 1, W + 1): the adjoint of :func:`subpixel_shuffle`
+    (each parity's pixels back into its window, zeros elsewhere)."""
+    d = _check(d, "d")
+    N, F, H2, W2 = d.shape
+    if H2 != 2 * H or W2 != 2 * W or H < 1 or W < 1:
+        raise ValueError(f"d must be (N, F, 2H, 2W) = (N, F, {2 * H}, {2 * W}), got shape {d.shape}")
+    dz = np.zeros((N, 4 * F, H + 1, W + 1), dtype=d.dtype)
+    if d.size:
+        if d.dtype == np.float32:
+            _shuffle_adjoint[float](d, dz, F)
+        else:
+            _shuffle_adjoint[double](d, dz, F)
+    return dz

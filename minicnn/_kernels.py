@@ -15,6 +15,8 @@ memory layout, dtype preserved; see the docstrings of the NumPy twins below):
         x: (P, M) rows (the (n, c) planes); out = gamma (x - mu) inv_std + beta, ReLU'd
     instance_norm_rows_backward(dout, x, mu, inv_std, gamma, beta, relu) -> (dx, s1, s2)
     reflect_pad(x, p) -> (N, C, H+2p, W+2p);  reflect_pad_adjoint(d, p) -> (N, C, H, W)
+    subpixel_shuffle(z, H, W) -> (N, F, 2H, 2W);  subpixel_shuffle_adjoint(d, H, W) -> z
+        z (N, 4F, H+1, W+1): out[n, f, 2i+a, 2j+b] = z[n, (2a+b)F + f, i+a, j+b]
     winograd_input(x, ph, pw, row0=0, row1=None, out=None, m=2) -> V ((m+2)^2, C, P)
     winograd_input_adjoint(dV, dx, ph, pw, row0=0, m=2) -> dx (+=)
     winograd_output(M, bias, out, row0=0, m=2) -> out
@@ -55,18 +57,21 @@ __all__ = ["BACKEND", "KERNEL_SOURCES", "KERNEL_NAMES", "describe", "get_kernels
            "window_ssd_numpy", "fill_pass_numpy", "instance_norm_rows",
            "instance_norm_rows_backward", "reflect_pad", "reflect_pad_adjoint",
            "winograd_input", "winograd_input_adjoint", "winograd_output",
-           "winograd_output_adjoint", "conv_direct", "direct_isa"]
+           "winograd_output_adjoint", "conv_direct", "direct_isa", "subpixel_shuffle",
+           "subpixel_shuffle_adjoint"]
 
 KERNEL_NAMES = ("im2col", "col2im", "maxpool_forward", "maxpool_backward", "window_ssd",
                 "instance_norm_rows", "instance_norm_rows_backward", "reflect_pad",
                 "reflect_pad_adjoint", "winograd_input", "winograd_input_adjoint",
-                "winograd_output", "winograd_output_adjoint", "conv_direct")
+                "winograd_output", "winograd_output_adjoint", "conv_direct",
+                "subpixel_shuffle", "subpixel_shuffle_adjoint")
 #: compiled module (under the ``minicnn`` package) -> kernels it provides
 _MODULES = {"_im2col": ("im2col", "col2im"),
             "_maxpool": ("maxpool_forward", "maxpool_backward"),
             "_texture": ("window_ssd",),
             "_norm": ("instance_norm_rows", "instance_norm_rows_backward"),
-            "_pad": ("reflect_pad", "reflect_pad_adjoint"),
+            "_pad": ("reflect_pad", "reflect_pad_adjoint", "subpixel_shuffle",
+                     "subpixel_shuffle_adjoint"),
             "_winograd": ("winograd_input", "winograd_input_adjoint", "winograd_output",
                           "winograd_output_adjoint"),
             "_direct": ("conv_direct",)}
@@ -407,6 +412,49 @@ def reflect_pad_adjoint_numpy(d, p):
     return dx
 
 
+def _check_shuffle(shape, H, W, what):
+    if len(shape) != 4 or H < 1 or W < 1:
+        raise ValueError(f"{what} must be 4-D with H, W >= 1, got shape {shape}")
+
+
+def subpixel_shuffle_numpy(z, H, W):
+    """NumPy twin of ``minicnn._pad.subpixel_shuffle``: z (N, 4F, H+1, W+1), read as
+    (N, 2, 2, F, H+1, W+1) -> (N, F, 2H, 2W), out[n, f, 2i+a, 2j+b] = z[n, a, b, f, i+a, j+b]
+    (four strided copies)."""
+    z = _as_float(z, "z")
+    H, W = int(H), int(W)
+    _check_shuffle(z.shape, H, W, "z")
+    N, F4, Hz, Wz = z.shape
+    if F4 % 4 or Hz != H + 1 or Wz != W + 1:
+        raise ValueError(f"z must be (N, 4F, H + 1, W + 1) = (N, 4F, {H + 1}, {W + 1}), "
+                         f"got shape {z.shape}")
+    F = F4 // 4
+    z6 = z.reshape(N, 2, 2, F, H + 1, W + 1)
+    out = np.empty((N, F, H, 2, W, 2), dtype=z.dtype)
+    for a in range(2):
+        for b in range(2):
+            out[:, :, :, a, :, b] = z6[:, a, b, :, a:a + H, b:b + W]
+    return out.reshape(N, F, 2 * H, 2 * W)
+
+
+def subpixel_shuffle_adjoint_numpy(d, H, W):
+    """NumPy twin of ``minicnn._pad.subpixel_shuffle_adjoint``: d (N, F, 2H, 2W) ->
+    (N, 4F, H+1, W+1), each parity's pixels scattered back into its window, zeros
+    elsewhere."""
+    d = _as_float(d, "d")
+    H, W = int(H), int(W)
+    _check_shuffle(d.shape, H, W, "d")
+    N, F, H2, W2 = d.shape
+    if H2 != 2 * H or W2 != 2 * W:
+        raise ValueError(f"d must be (N, F, 2H, 2W) = (N, F, {2 * H}, {2 * W}), got shape {d.shape}")
+    d6 = d.reshape(N, F, H, 2, W, 2)
+    dz = np.zeros((N, 2, 2, F, H + 1, W + 1), dtype=d.dtype)
+    for a in range(2):
+        for b in range(2):
+            dz[:, a, b, :, a:a + H, b:b + W] = d6[:, :, :, a, :, b]
+    return dz.reshape(N, 4 * F, H + 1, W + 1)
+
+
 # Winograd F(m x m, 3x3) transforms (Lavin & Gray 2016); see kernels/winograd.pyx.
 #: m -> (B^T, G, A^T) of F(m x m, 3x3): an (m+2)^2 input tile d -> B^T d B, a 3x3 filter
 #: g -> G g G^T (the weight transform, done in NumPy), their product -> A^T . A (m x m)
@@ -611,7 +659,9 @@ numpy = types.SimpleNamespace(
     reflect_pad=reflect_pad_numpy, reflect_pad_adjoint=reflect_pad_adjoint_numpy,
     winograd_input=winograd_input_numpy, winograd_input_adjoint=winograd_input_adjoint_numpy,
     winograd_output=winograd_output_numpy,
-    winograd_output_adjoint=winograd_output_adjoint_numpy, conv_direct=conv_direct_numpy)
+    winograd_output_adjoint=winograd_output_adjoint_numpy, conv_direct=conv_direct_numpy,
+    subpixel_shuffle=subpixel_shuffle_numpy,
+    subpixel_shuffle_adjoint=subpixel_shuffle_adjoint_numpy)
 
 
 # =========================================================================== compiled kernels

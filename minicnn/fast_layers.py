@@ -701,12 +701,7 @@ def upsample_conv_forward(x, w):
     dt = _compute_dtype(x)
     xe = np.pad(np.asarray(x, dtype=dt), ((0, 0), (0, 0), (1, 1), (1, 1)), mode="edge")
     z, c_z = conv_forward(xe, _subpixel_weights(w, dt), np.zeros(4 * F, dtype=dt))
-    z6 = z.reshape(N, 2, 2, F, H + 1, W + 1)
-    out = np.empty((N, F, H, 2, W, 2), dtype=dt)
-    for a in range(2):
-        for b in range(2):
-            out[:, :, :, a, :, b] = z6[:, a, b, :, a:a + H, b:b + W]
-    out = out.reshape(N, F, 2 * H, 2 * W)
+    out = _kernels.subpixel_shuffle(z, H, W)        # parity (a, b) keeps window (i + a, j + b)
     if out.dtype != x.dtype:
         out = out.astype(x.dtype)
     return out, (c_z, F)
@@ -723,13 +718,8 @@ def upsample_conv_backward(dout, cache, param_grads=True):
     N, C, He, We = xe.shape
     H, W = He - 2, We - 2
     dt = xe.dtype
-    d6 = np.asarray(dout, dtype=dt).reshape(N, F, H, 2, W, 2)
-    dz = np.zeros((N, 2, 2, F, H + 1, W + 1), dtype=dt)
-    for a in range(2):
-        for b in range(2):
-            dz[:, a, b, :, a:a + H, b:b + W] = d6[:, :, :, a, :, b]
-    dxe, dw4, _ = conv_backward(dz.reshape(N, 4 * F, H + 1, W + 1), c_z,
-                                param_grads=param_grads)
+    dz = _kernels.subpixel_shuffle_adjoint(np.asarray(dout, dtype=dt), H, W)  # shuffle^T
+    dxe, dw4, _ = conv_backward(dz, c_z, param_grads=param_grads)
     dw = None
     if param_grads:
         dw = _subpixel_weights_adjoint(dw4, F, C)

@@ -1,6 +1,7 @@
 """The kernels of minicnn._kernels: each Cython kernel against its NumPy twin (side by
 side, float32 and float64, C-contiguous and non-contiguous inputs) and both against
 direct loop references; plus the backend selection rules of _kernels.py."""
+import itertools
 import os
 import subprocess
 import sys
@@ -381,6 +382,59 @@ def test_reflect_pad_parallel_planes_match_twin(threads):
         d = np.random.default_rng(9).standard_normal((3, 5, 14, 17))
         np.testing.assert_allclose(cy.reflect_pad_adjoint(d, 3), twin.reflect_pad_adjoint(d, 3),
                                    rtol=1e-13, atol=1e-13)
+    finally:
+        mod.set_num_threads(0)
+        mod._set_min_work("PAD_MIN_WORK", mod._DEFAULT_MIN_WORK[0])
+
+
+# ----------------------------------------------------------------- sub-pixel shuffle
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(2, 12, 5, 7), (1, 4, 2, 2), (3, 8, 9, 4)])
+def test_subpixel_shuffle_and_its_adjoint(impl, dtype, shape):
+    """out[n, f, 2i+a, 2j+b] = z[n, (2a+b)F + f, i+a, j+b] by loops; the adjoint satisfies
+    <shuffle(z), d> = <z, shuffle^T(d)> and leaves the cells no parity reads at zero."""
+    K = kernels(impl)
+    rng = np.random.default_rng(sum(shape))
+    N, F4, Hz, Wz = shape
+    F, H, W = F4 // 4, Hz - 1, Wz - 1
+    z = rng.standard_normal(shape).astype(dtype)
+    want = np.empty((N, F, 2 * H, 2 * W))
+    for n, f, i, j, a, b in itertools.product(range(N), range(F), range(H), range(W),
+                                              range(2), range(2)):
+        want[n, f, 2 * i + a, 2 * j + b] = z[n, (2 * a + b) * F + f, i + a, j + b]
+    for name, zl in layouts(z):
+        got = K.subpixel_shuffle(zl, H, W)
+        assert got.dtype == dtype, name
+        np.testing.assert_array_equal(got, want, err_msg=name)
+    d = rng.standard_normal((N, F, 2 * H, 2 * W)).astype(dtype)
+    dz = K.subpixel_shuffle_adjoint(d, H, W)
+    assert dz.shape == shape and dz.dtype == dtype
+    tol = 1e-12 if dtype == np.float64 else 1e-4
+    assert abs((want * d).sum() - (z * dz).sum()) <= tol * np.abs(want * d).sum()
+    dz6 = dz.reshape(N, 2, 2, F, Hz, Wz)
+    assert not dz6[:, 0, :, :, H].any() and not dz6[:, 1, :, :, 0].any()
+    assert not dz6[:, :, 0, :, :, W].any() and not dz6[:, :, 1, :, :, 0].any()
+    with pytest.raises(ValueError, match="must be"):
+        K.subpixel_shuffle(z[:, :F4 - 1], H, W)
+    with pytest.raises(ValueError, match="must be"):
+        K.subpixel_shuffle_adjoint(d, H + 1, W)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_subpixel_shuffle_parallel_planes_match_twin(threads):
+    kernels("cython")
+    import importlib
+    mod = importlib.import_module("minicnn._pad")
+    twin, cy = both()
+    rng = np.random.default_rng(threads)
+    z, d = rng.standard_normal((3, 20, 8, 11)), rng.standard_normal((3, 5, 14, 20))
+    try:
+        mod.set_num_threads(threads)
+        mod._set_min_work("PAD_MIN_WORK", 0)
+        np.testing.assert_array_equal(cy.subpixel_shuffle(z, 7, 10), twin.subpixel_shuffle(z, 7, 10))
+        np.testing.assert_array_equal(cy.subpixel_shuffle_adjoint(d, 7, 10),
+                                      twin.subpixel_shuffle_adjoint(d, 7, 10))
     finally:
         mod.set_num_threads(0)
         mod._set_min_work("PAD_MIN_WORK", mod._DEFAULT_MIN_WORK[0])

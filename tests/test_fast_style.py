@@ -280,6 +280,53 @@ def test_fine_tuning_starts_from_the_network_and_follows_the_schedule(
         run_training(photos, None, steps=1, lr_schedule="linear")
 
 
+def test_per_image_loss_normalization(photos, tmp_path):
+    """loss_normalization="image": the gradient is that of (1/n) sum_i c_i L_i with
+    c_i = mean(L) / L_i held constant (each image's own perceptual-loss gradient, scaled),
+    the reported losses are the usual batch means; an image whose loss is larger counts
+    less.  Recorded in the settings (a resume with the other choice is refused); unknown
+    names list the choices."""
+    cnn = minicnn.SqueezeNet.tiny(np.random.default_rng(1))
+    targets = fs.style_targets(cnn, STYLE_IMG, 40)
+    preset = {"content_weight": 1.0, "style_weights": [1e2] * 4, "tv_weight": 1e-3}
+    batch, _ = fs.training_batch(sorted(photos.iterdir()), 0, 0, 3, 32)
+    x = cnn.preprocess(batch, size=None, crop=None)
+    x[1] *= 0.2                                             # a flat photo: other losses
+    net = TransformerNet((4, 6, 6), 1, rng=np.random.default_rng(0), dtype=np.float64)
+    y = net.forward(x)[0]
+    batch_losses, dy_batch = fs.perceptual_loss(cnn, y, x, targets, preset)
+    losses, dy = fs.perceptual_loss_per_image(cnn, y, x, targets, preset)
+    for k in batch_losses:
+        assert np.isclose(losses[k], batch_losses[k], rtol=1e-10), k
+    own = [fs.perceptual_loss(cnn, y[i:i + 1], x[i:i + 1], targets, preset) for i in range(3)]
+    L = np.array([o[0]["loss"] for o in own])
+    assert L.max() > 1.1 * L.min()                          # the weights c_i differ
+    for i, (o, li) in enumerate(zip(own, L)):
+        np.testing.assert_allclose(dy[i:i + 1], o[1] * (L.mean() / li) / 3, rtol=1e-12)
+        # the batch mean's gradient is the same per-image gradient, unscaled
+        np.testing.assert_allclose(dy_batch[i:i + 1], o[1] / 3, rtol=1e-7, atol=1e-12)
+    # numeric check of d/dy of (1/n) sum_i c_i L_i along a random direction
+    c = L.mean() / L
+    v = np.random.default_rng(2).standard_normal(y.shape)
+    h = 1e-5
+
+    def weighted(yy):
+        return sum(ci * fs.perceptual_loss(cnn, yy[i:i + 1], x[i:i + 1], targets, preset)[0]
+                   ["loss"] for i, ci in enumerate(c)) / 3
+    numeric = (weighted(y + h * v) - weighted(y - h * v)) / (2 * h)
+    assert np.isclose(numeric, (dy * v).sum(), rtol=1e-6)
+
+    ckpt = tmp_path / "image.npz"
+    trained, _ = run_training(photos, ckpt, steps=2, loss_normalization="image")
+    assert trained.meta["training"]["loss_normalization"] == "image"
+    plain, _ = run_training(photos, None, steps=1)
+    assert "loss_normalization" not in plain.meta["training"]       # the default: batch
+    with pytest.raises(fs.CheckpointError, match="different settings.*loss_normalization"):
+        run_training(photos, ckpt, resume=True, steps=3)
+    with pytest.raises(ValueError, match="batch.*image"):
+        run_training(photos, None, steps=1, loss_normalization="sample")
+
+
 def test_content_weight_scale_per_style(photos, tmp_path):
     """A conditional network can weigh each style's content differently: one
     scale per style multiplies that style's preset content weight; a single
@@ -477,7 +524,7 @@ def test_train_style_cli_smoke(tmp_path):
     tuned = tmp_path / "tuned.npz"
     assert main(args + ["--init", str(tmp_path / "transformer_the_scream.npz"), "--lr-schedule",
                         "cosine", "--rescale", "2,3", "--content-weight-scale", "1.5",
-                        "--style-weight-scale", "1,2,4,8",
+                        "--style-weight-scale", "1,2,4,8", "--loss-normalization", "image",
                         "--save", str(tuned)]) == 0
     training = TransformerNet.load(tuned).meta["training"]
     assert training["presets"][0]["content_weight"] == \
@@ -485,6 +532,7 @@ def test_train_style_cli_smoke(tmp_path):
     np.testing.assert_allclose(training["presets"][0]["style_weights"], np.array(
         net.meta["training"]["presets"][0]["style_weights"]) * [1, 2, 4, 8])
     assert training["lr_schedule"] == "cosine" and training["rescale"] == [2.0, 3.0]
+    assert training["loss_normalization"] == "image"
     assert "init" in training and training["steps"] == 2
     assert training["init_training"]["steps"] == 3                   # the first run's record
 

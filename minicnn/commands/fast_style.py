@@ -72,6 +72,10 @@ def register(sub):
     p.add_argument("--style-weight-scale", type=_floats, default=None,
                    help="4 comma-separated factors multiplying each style's weights of "
                         "conv1,fire3,fire4,fire5 (e.g. 1,2,4,8: more of the larger structures)")
+    p.add_argument("--loss-normalization", default="batch",
+                   help="batch (the batch mean of the perceptual losses) or image (each "
+                        "image's loss weighed by the inverse of its size: every photo "
+                        "counts in relative terms)")
     p.add_argument("--tv-weight", type=float, default=None,
                    help="total-variation weight per squared pixel level (default: the preset's)")
     p.add_argument("--style-size", type=positive_int, default=None)
@@ -115,7 +119,7 @@ def run_train(args):
         learning_rate=args.lr, content_weight=args.content_weight,
         content_weight_scale=args.content_weight_scale,
         style_weights=args.style_weights, style_weight_scale=args.style_weight_scale,
-        tv_weight=args.tv_weight,
+        loss_normalization=args.loss_normalization, tv_weight=args.tv_weight,
         style_size=args.style_size, checkpoint=checkpoint,
         checkpoint_every=args.checkpoint_every, resume=args.resume, out=save,
         seed=args.seed, progress=True, dtype=np.float32, overwrite=args.overwrite)
